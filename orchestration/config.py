@@ -168,6 +168,7 @@ def load_config(
     overrides: Mapping[str, Any] | None = None,
 ) -> tuple[ChorusConfig, str | None]:
     """Load and validate the configuration; returns it with a description of where it came from."""
+    origin: str | None
     if config_file is not None:
         raw, origin = _read_toml(config_file), str(config_file)
         raw = raw.get("tool", {}).get("chorus", raw) if config_file.name == "pyproject.toml" else raw

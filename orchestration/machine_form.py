@@ -1,0 +1,173 @@
+"""The machine form of results: plain JSON in LSP's shapes (0-based ranges).
+
+`chorus ... --json` prints it and the language server structures it into lsprotocol
+types, so both speak exactly the same language. Lines here become LSP positions:
+a fix replacing lines 5..7 becomes a TextEdit from (4, 0) to (7, 0).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from orchestration.candidates import apply_candidate
+from orchestration.findings import Fix, MergedFinding, RankedFix
+from orchestration.requests import SourceDocument
+from orchestration.results import ExplainResult, ImplementCandidate, ImplementResult, ReviewResult
+
+JSON = dict[str, Any]
+
+
+def newline_of(text: str) -> str:
+    """The document's newline style ("\\r\\n" or "\\n")."""
+    return "\r\n" if "\r\n" in text else "\n"
+
+
+def line_range(document: SourceDocument, start_line: int, end_line: int) -> JSON:
+    """The LSP range covering lines `start_line..end_line` from the first to the last character."""
+    lines = document.lines or [""]
+    last = min(max(end_line, 1), len(lines))
+    first = min(max(start_line, 1), last)
+    return {
+        "start": {"line": first - 1, "character": 0},
+        "end": {"line": last - 1, "character": len(lines[last - 1])},
+    }
+
+
+def fix_text_edit(fix: Fix, document: SourceDocument) -> JSON:
+    """A TextEdit replacing whole lines `fix.start_line..fix.end_line` with the replacement."""
+    lines = document.lines
+    newline = newline_of(document.text)
+    total = len(lines)
+    last = min(fix.end_line, max(total, 1))
+    first = min(fix.start_line, last)
+    replacement = fix.replacement.replace("\r\n", "\n")
+    if replacement and not replacement.endswith("\n"):
+        replacement += "\n"
+    ends_with_newline = document.text.endswith(("\n", "\r"))
+    if last < total or ends_with_newline:
+        end = {"line": last, "character": 0}
+    else:
+        end = {"line": last - 1, "character": len(lines[last - 1]) if lines else 0}
+        replacement = replacement.removesuffix("\n")
+    return {
+        "range": {"start": {"line": first - 1, "character": 0}, "end": end},
+        "newText": replacement.replace("\n", newline),
+    }
+
+
+def ranked_fix_form(ranked: RankedFix, document: SourceDocument) -> JSON:
+    """A fix inside a diagnostic's `data`: its edit plus who proposed it."""
+    return {**fix_text_edit(ranked.fix, document), "votes": ranked.votes, "models": ranked.models}
+
+
+def finding_diagnostic(finding: MergedFinding, document: SourceDocument, uri: str = "") -> JSON:
+    """An LSP Diagnostic for one merged finding; the message leads with the agreement count."""
+    where = line_range(document, finding.start_line, finding.end_line)
+    return {
+        "range": where,
+        "severity": finding.severity.lsp_value,
+        "source": "chorus",
+        "code": finding.category.value,
+        "message": f"[{finding.votes}/{finding.panel}] {finding.message}",
+        "data": {
+            "votes": finding.votes,
+            "panel": finding.panel,
+            "models": finding.models,
+            "verdict": finding.arbiter_verdict,
+            "fixes": [ranked_fix_form(ranked, document) for ranked in finding.fixes],
+        },
+        "relatedInformation": [
+            {
+                "location": {"uri": uri, "range": line_range(document, op.start_line, op.end_line)},
+                "message": f"{op.model}: {op.message}",
+            }
+            for op in finding.opinions
+        ],
+    }
+
+
+def review_machine_form(result: ReviewResult, document: SourceDocument, uri: str = "") -> JSON:
+    """`{"diagnostics": [...], "models": [...]}` for a review."""
+    return {
+        "path": result.path,
+        "range": line_range(document, result.start_line, result.end_line),
+        "diagnostics": [finding_diagnostic(f, document, uri) for f in result.findings],
+        "models": [m.model_dump() for m in result.models],
+        "arbiter": result.arbiter.model_dump() if result.arbiter else None,
+        "final": result.final,
+        "notice": result.notice,
+    }
+
+
+def candidate_edit(candidate: ImplementCandidate, result: ImplementResult, document: SourceDocument) -> JSON:
+    """The TextEdit that swaps the stub for the candidate (re-indented to fit)."""
+    if result.stub is None:
+        raise ValueError("an implementation result without a stub has no candidates to apply")
+    new_text = apply_candidate(document.text, result.stub, candidate.code)
+    old_lines = document.text.splitlines(keepends=True)
+    new_lines = new_text.splitlines(keepends=True)
+    first = candidate.start_line - 1
+    grown = len(new_lines) - len(old_lines)
+    replaced = "".join(new_lines[first : candidate.end_line + grown])
+    fix = Fix(start_line=candidate.start_line, end_line=candidate.end_line, replacement=replaced)
+    return fix_text_edit(fix, document)
+
+
+def candidate_title(candidate: ImplementCandidate, panel: int) -> str:
+    """A one-line label: who proposed it, how many agree, whether it checks out."""
+    checks = "valid" if candidate.valid else "invalid: " + "; ".join(candidate.problems)[:80]
+    if candidate.tests_passed is True:
+        checks += ", tests pass"
+    elif candidate.tests_passed is False:
+        checks += ", tests fail"
+    return f"{', '.join(candidate.models)} ({candidate.votes}/{panel} models, {checks})"
+
+
+def implement_machine_form(result: ImplementResult, document: SourceDocument, uri: str) -> JSON:
+    """`{"candidates": [...], "models": [...]}` for an implementation, best candidate first."""
+    panel = sum(1 for m in result.models if m.status == "ok")
+    candidates = []
+    for candidate in result.candidates:
+        edit = candidate_edit(candidate, result, document)
+        candidates.append(
+            {
+                "title": candidate_title(candidate, panel),
+                "models": candidate.models,
+                "votes": candidate.votes,
+                "code": candidate.code,
+                "valid": candidate.valid,
+                "problems": candidate.problems,
+                "tests_passed": candidate.tests_passed,
+                "edit": {"changes": {uri: [edit]}},
+            }
+        )
+    return {
+        "path": result.path,
+        "stub": result.stub.model_dump() if result.stub else None,
+        "candidates": candidates,
+        "models": [m.model_dump() for m in result.models],
+        "final": result.final,
+        "notice": result.notice,
+    }
+
+
+def explain_machine_form(result: ExplainResult, document: SourceDocument, uri: str) -> JSON:
+    """`{"explanation": markdown, "fixes": [CodeAction], "models": [...]}` for an explanation."""
+    panel = sum(1 for m in result.models if m.status == "ok")
+    fixes = [
+        {
+            "title": f"Fix ({ranked.votes}/{panel} models): lines {ranked.fix.start_line}-{ranked.fix.end_line}",
+            "kind": "quickfix",
+            "edit": {"changes": {uri: [fix_text_edit(ranked.fix, document)]}},
+        }
+        for ranked in result.fixes
+    ]
+    return {
+        "path": result.path,
+        "explanation": result.explanation,
+        "fixes": fixes,
+        "models": [m.model_dump() for m in result.models],
+        "arbiter": result.arbiter.model_dump() if result.arbiter else None,
+        "final": result.final,
+        "notice": result.notice,
+    }

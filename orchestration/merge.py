@@ -1,0 +1,400 @@
+"""Consensus: cluster the panel's findings into merged findings with agreement counts.
+
+Findings from different seats join one cluster when they point at the same place
+(overlapping or adjacent line ranges, at most one line apart) and mean the same thing:
+
+* same category and a strong line match (the ranges overlap by at least half of
+  their union): merged whatever the wording, because models phrase one bug very
+  differently ("Off-by-one: range(len(x)+1)" vs "IndexError when i == len(items)");
+* same category, weaker line match: the normalized messages must be similar
+  (rapidfuzz `token_set_ratio`);
+* related categories (bug/security/performance, style/maintainability, …): similar
+  messages needed even on a strong line match;
+* unrelated categories (a security "auth bypass" and a style nit on one line): only
+  near-identical messages merge.
+
+When several clusters qualify, the finding joins the one with the best score (message
+similarity plus line and category bonuses). A seat contributes at most one finding per
+cluster. Findings are processed in a total order (line, seat name, content), so the
+result does not depend on dict or list order.
+
+Scaling: findings are swept in line order; only clusters still within reach (their end
+line at most one line above the finding's start) are kept, and at most
+`MAX_CANDIDATES` of those, nearest first, are examined. Messages are normalized lazily
+and rapidfuzz runs only when a choice depends on wording, so merging is O(n log n).
+
+A merged finding covers the union of its members' lines (always contiguous, since
+members are at most one line apart): the squiggle covers every line a seat pointed at.
+"""
+
+from __future__ import annotations
+
+import gc
+from collections.abc import Mapping, Sequence
+from operator import itemgetter
+from typing import Any, Final
+
+from pydantic import TypeAdapter
+from rapidfuzz import fuzz, process
+
+from orchestration.findings import Category, Finding, Fix, MergedFinding, RankedFix, Severity
+
+MAX_CANDIDATES = 32
+"""Clusters within reach examined per finding (nearest first); bounds the work on dense input."""
+
+SEVERITY_RANK: dict[Severity, int] = {severity: rank for rank, severity in enumerate(Severity)}
+"""Lower is more severe (error 0 … hint 3); used for tie-breaks and sorting."""
+
+_PRIORITY_ORDER = "security bug performance maintainability style"
+CATEGORY_PRIORITY: dict[Category, int] = {
+    Category(name): rank for rank, name in enumerate(_PRIORITY_ORDER.split())
+}
+"""Which category wins a tied weighted vote (the more consequential one)."""
+
+_RELATED_PAIRS = (
+    "bug+security bug+performance bug+maintainability performance+maintainability style+maintainability"
+)
+RELATED_CATEGORIES = frozenset(frozenset(map(Category, pair.split("+"))) for pair in _RELATED_PAIRS.split())
+"""Category pairs that models use interchangeably for one problem."""
+
+SAME_CATEGORY_NEAR = 45.0
+"""Message similarity needed for the same category when the line match is only partial or adjacent."""
+RELATED_CATEGORY_STRONG = 45.0
+"""Message similarity needed for related categories on a strong line match."""
+RELATED_CATEGORY_NEAR = 60.0
+"""Message similarity needed for related categories on a partial or adjacent line match."""
+UNRELATED_CATEGORY = 85.0
+"""Message similarity needed for unrelated categories (near-identical text)."""
+SAME_FIX = 95.0
+"""`fuzz.ratio` above which two whitespace-normalized replacements for one range count as one fix."""
+
+_STOPWORDS = frozenset(
+    "a an the is are was be been to of in on at for with by from as if when this that it its and or "
+    "here there which may might can could would should will".split()
+)
+_PUNCTUATION = b"!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~"
+_PUNCTUATION_TO_SPACE = bytes.maketrans(_PUNCTUATION, b" " * len(_PUNCTUATION))
+
+
+def normalize_message(message: str) -> str:
+    """Lower-case words of a message without ASCII punctuation or stopwords, for fuzzy comparison.
+
+    Punctuation is replaced on the UTF-8 bytes (several times faster than `str.translate`;
+    multi-byte characters are left alone).
+    """
+    spaced = message.lower().encode().translate(_PUNCTUATION_TO_SPACE).decode()
+    return " ".join([word for word in spaced.split() if word not in _STOPWORDS])
+
+
+def merged_sort_key(finding: MergedFinding) -> tuple[Any, ...]:
+    """The output order: line, then severity (most severe first), then most votes; the rest breaks ties."""
+    return (
+        finding.start_line,
+        SEVERITY_RANK[finding.severity],
+        -finding.votes,
+        finding.end_line,
+        CATEGORY_PRIORITY[finding.category],
+        finding.message,
+        finding.models,
+    )
+
+
+_START: Final = 0
+_END: Final = 1
+_SEAT: Final = 2
+_MESSAGE: Final = 3
+_ORDER: Final = 4
+_CATEGORY: Final = 5
+_FINDING: Final = 6
+_Entry = tuple[int, int, str, str, int, Category, Finding]
+"""(start_line, end_line, seat, message, index in the seat's list, category, finding).
+
+Entries sort natively into the sweep order; (seat, index) is unique, so comparison never
+reaches the category or the finding, and the order is total whatever the input's order.
+"""
+
+
+class _Cluster:
+    """Findings from distinct seats that describe one problem; `start`..`end` is their union.
+
+    `norms` holds the distinct normalized messages of `members[:normalized]`; it is only
+    brought up to date when a decision depends on wording.
+    """
+
+    __slots__ = ("category", "end", "members", "normalized", "norms", "seats", "start")
+
+    def __init__(self, entry: _Entry) -> None:
+        self.members = [entry]
+        self.seats = {entry[_SEAT]}
+        self.start = entry[_START]
+        self.end = entry[_END]
+        self.category = entry[_CATEGORY]
+        self.norms: list[str] = []
+        self.normalized = 0
+
+    def texts(self, cache: dict[str, str]) -> list[str]:
+        """The distinct normalized messages of all members."""
+        for entry in self.members[self.normalized :]:
+            norm = _normalized(entry[_MESSAGE], cache)
+            if norm not in self.norms:
+                self.norms.append(norm)
+        self.normalized = len(self.members)
+        return self.norms
+
+
+def _normalized(message: str, cache: dict[str, str]) -> str:
+    """`normalize_message`, computed once per distinct message."""
+    norm = cache.get(message)
+    if norm is None:
+        norm = cache[message] = normalize_message(message)
+    return norm
+
+
+def _similarity(query: str, norms: list[str], cutoff: float) -> float:
+    """Best `token_set_ratio` of the query against any of the messages; 0 when all are below `cutoff`."""
+    if len(norms) == 1:
+        score: float = fuzz.token_set_ratio(query, norms[0], score_cutoff=cutoff)
+        return score
+    match = process.extractOne(query, norms, scorer=fuzz.token_set_ratio, processor=None, score_cutoff=cutoff)
+    return 0.0 if match is None else float(match[1])
+
+
+_RELATION: dict[tuple[Category, Category], int] = {
+    (first, second): 2 if first is second else int(frozenset((first, second)) in RELATED_CATEGORIES)
+    for first in Category
+    for second in Category
+}
+"""2 = same category, 1 = related, 0 = unrelated."""
+
+_NEEDED: dict[tuple[int, bool], float] = {
+    (2, True): 0.0,
+    (2, False): SAME_CATEGORY_NEAR,
+    (1, True): RELATED_CATEGORY_STRONG,
+    (1, False): RELATED_CATEGORY_NEAR,
+    (0, True): UNRELATED_CATEGORY,
+    (0, False): UNRELATED_CATEGORY,
+}
+"""Message similarity needed to merge, by (category relation, strong line match)."""
+
+
+def _best_cluster(entry: _Entry, eligible: list[_Cluster], cache: dict[str, str]) -> _Cluster | None:
+    """The cluster this finding belongs to among reachable clusters lacking its seat (nearest first).
+
+    Each candidate that clears its similarity bar is scored: similarity + 15 for a strong
+    line match + 5 per degree of category kinship; the best score wins, the nearest on ties.
+    """
+    start, end, category = entry[_START], entry[_END], entry[_CATEGORY]
+    best: _Cluster | None = None
+    best_score = -1.0
+    query: str | None = None
+    for cluster in eligible:
+        overlap = min(end, cluster.end) - start + 1  # clusters never start after a later finding
+        strong = overlap * 2 >= max(end, cluster.end) - cluster.start + 1
+        relation = _RELATION[category, cluster.category]
+        bonus = (15.0 if strong else 0.0) + 5.0 * relation
+        if 100.0 + bonus <= best_score:
+            continue
+        if query is None:
+            query = _normalized(entry[_MESSAGE], cache)
+        needed = _NEEDED[relation, strong]
+        similarity = _similarity(query, cluster.texts(cache), max(needed, best_score - bonus))
+        if similarity >= needed and similarity + bonus > best_score:
+            best, best_score = cluster, similarity + bonus
+    return best
+
+
+def _cluster(entries: list[_Entry], seat_count: int) -> list[_Cluster]:
+    """Sweep findings in line order, joining each to the best reachable cluster or starting a new one.
+
+    `active` holds the clusters still within reach (end line ≥ start − 1) that still lack
+    a seat; only the `MAX_CANDIDATES` nearest of them lacking the finding's seat are examined.
+    The common case, one candidate in the same category on the same lines, is decided inline.
+    """
+    clusters: list[_Cluster] = []
+    active: list[_Cluster] = []
+    cache: dict[str, str] = {}
+    current_start = 0
+    window = 4 * MAX_CANDIDATES
+    for entry in entries:
+        start, end, seat = entry[_START], entry[_END], entry[_SEAT]
+        chosen: _Cluster | None = None
+        if active:
+            if start != current_start:
+                current_start = start
+                reach = start - 1
+                active = [cluster for cluster in active if cluster.end >= reach]
+            candidates = active if len(active) <= window else active[-window:]
+            eligible = [cluster for cluster in candidates if seat not in cluster.seats]
+            if len(eligible) == 1:
+                only = eligible[0]
+                only_end = only.end
+                if (
+                    only.category is entry[_CATEGORY]
+                    and 2 * ((end if end < only_end else only_end) - start + 1)
+                    >= (end if end > only_end else only_end) - only.start + 1
+                ):
+                    chosen = only
+                else:
+                    chosen = _best_cluster(entry, eligible, cache)
+            elif eligible:
+                chosen = _best_cluster(entry, eligible[: -MAX_CANDIDATES - 1 : -1], cache)
+        if chosen is None:
+            chosen = _Cluster(entry)
+            clusters.append(chosen)
+            active.append(chosen)
+        else:
+            chosen.members.append(entry)
+            chosen.seats.add(seat)
+            if end > chosen.end:
+                chosen.end = end
+            if len(chosen.seats) >= seat_count:
+                active.remove(chosen)
+    return clusters
+
+
+def _weighted_winner(votes: dict[Any, float], priority: Mapping[Any, int]) -> Any:
+    """The option with the largest summed weight; ties go to the lowest priority number."""
+    if len(votes) == 1:
+        return next(iter(votes))
+    return min(votes, key=lambda option: (-votes[option], priority[option]))
+
+
+def _fix_text(replacement: str) -> str:
+    """A replacement with whitespace runs collapsed and blank lines dropped."""
+    return "\n".join(" ".join(line.split()) for line in replacement.splitlines() if line.strip())
+
+
+def _fix_groups(proposals: Mapping[str, Fix], weights: Mapping[str, float]) -> list[dict[str, Any]]:
+    """RankedFix fields for each distinct fix among the proposals, best first (see `rank_fixes`)."""
+    groups: list[tuple[int, int, str, list[str], Fix]] = []
+    for seat in sorted(proposals, key=lambda name: (-weights.get(name, 1.0), name)):
+        fix = proposals[seat]
+        text = _fix_text(fix.replacement)
+        for start, end, group_text, seats, _ in groups:
+            if (start, end) == (fix.start_line, fix.end_line) and (
+                text == group_text or fuzz.ratio(text, group_text, score_cutoff=SAME_FIX) > 0
+            ):
+                seats.append(seat)
+                break
+        else:
+            groups.append((fix.start_line, fix.end_line, text, [seat], fix))
+    if len(groups) > 1:
+        groups.sort(
+            key=lambda group: (-len(group[3]), -sum(weights.get(seat, 1.0) for seat in group[3]), group[3])
+        )
+    return [{"fix": fix, "votes": len(seats), "models": seats} for _, _, _, seats, fix in groups]
+
+
+def rank_fixes(proposals: Mapping[str, Fix], weights: Mapping[str, float] | None = None) -> list[RankedFix]:
+    """Group each seat's proposed fix into distinct fixes, ranked by votes, then summed weight, then name.
+
+    Fixes for the same lines whose replacements are identical or near-identical after
+    whitespace normalization count as one; the highest-weight seat's text represents it.
+    """
+    return [RankedFix.model_validate(fields) for fields in _fix_groups(proposals, weights or {})]
+
+
+def _merged(
+    cluster: _Cluster, panel: int, weights: Mapping[str, float], uniform: bool, min_agreement: int
+) -> dict[str, Any]:
+    """One cluster as MergedFinding fields (weighted votes, representative message, ranked fixes).
+
+    `weights` has every seat; `uniform` says they are all equal. Members are ordered by
+    weight (heaviest first), then seat name; the representative message is the heaviest
+    seat's, preferring among equals one whose severity and category match the vote.
+    """
+    members = cluster.members
+    if len(members) > 1:
+        if uniform:
+            members.sort(key=_BY_SEAT)
+        else:
+            members.sort(key=lambda entry: (-weights[entry[_SEAT]], entry[_SEAT]))
+    severity_votes: dict[Severity, float] = {}
+    category_votes: dict[Category, float] = {}
+    opinions = []
+    proposals = {}
+    for start, end, seat, message, _, category, finding in members:
+        weight = weights[seat]
+        severity = finding.severity
+        severity_votes[severity] = severity_votes.get(severity, 0.0) + weight
+        category_votes[category] = category_votes.get(category, 0.0) + weight
+        opinions.append(
+            {
+                "model": seat,
+                "message": message,
+                "severity": severity,
+                "category": category,
+                "start_line": start,
+                "end_line": end,
+            }
+        )
+        if finding.fix is not None:
+            proposals[seat] = finding.fix
+    severity = _weighted_winner(severity_votes, SEVERITY_RANK)
+    category = _weighted_winner(category_votes, CATEGORY_PRIORITY)
+    message = members[0][_MESSAGE]
+    if len(members) > 1 and (len(severity_votes) > 1 or len(category_votes) > 1):
+        top = weights[members[0][_SEAT]]
+        message = min(
+            (entry for entry in members if weights[entry[_SEAT]] == top),
+            key=lambda entry: (entry[_FINDING].severity is not severity, entry[_CATEGORY] is not category),
+        )[_MESSAGE]
+    votes = len(members)
+    if panel >= 3 and votes < min_agreement and severity is not Severity.HINT:
+        severity = Severity.INFO
+    return {
+        "start_line": cluster.start,
+        "end_line": cluster.end,
+        "severity": severity,
+        "category": category,
+        "message": message,
+        "votes": votes,
+        "panel": panel,
+        "models": [entry[_SEAT] for entry in members],
+        "opinions": opinions,
+        "fixes": _fix_groups(proposals, weights) if proposals else [],
+    }
+
+
+_BY_SEAT = itemgetter(_SEAT)
+_MERGED_LIST = TypeAdapter(list[MergedFinding])
+
+
+def merge_findings(
+    findings: Mapping[str, Sequence[Finding]],
+    *,
+    answered: Sequence[str],
+    weights: Mapping[str, float] | None = None,
+    min_agreement: int = 2,
+) -> list[MergedFinding]:
+    """Merge each seat's findings into consensus findings, sorted by line, severity, then votes.
+
+    `findings` maps seat name → its findings; `answered` lists the seats that answered
+    usably (a seat with no findings still counts). `panel` is the number of distinct
+    seats in `answered` plus any seat that reported findings without being listed, so
+    votes never exceed panel. `weights` default to 1.0 per seat. With 3+ seats, a
+    finding reported by fewer than `min_agreement` seats is kept at info severity
+    (hint stays hint). The cyclic garbage collector is paused during the merge, which
+    allocates many objects but no reference cycles.
+    """
+    seats = set(answered) | {seat for seat, items in findings.items() if items}
+    seat_weights = {seat: (weights or {}).get(seat, 1.0) for seat in seats | set(findings)}
+    uniform = len(set(seat_weights.values())) <= 1
+    collecting = gc.isenabled()
+    gc.disable()  # Tens of thousands of acyclic objects: collector passes would make big merges superlinear.
+    try:
+        entries: list[_Entry] = [
+            (finding.start_line, finding.end_line, seat, finding.message, order, finding.category, finding)
+            for seat in findings
+            for order, finding in enumerate(findings[seat])
+        ]
+        entries.sort()
+        clusters = _cluster(entries, len(seats))
+        merged = _MERGED_LIST.validate_python(
+            [_merged(cluster, len(seats), seat_weights, uniform, min_agreement) for cluster in clusters]
+        )
+        merged.sort(key=merged_sort_key)
+    finally:
+        if collecting:
+            gc.enable()
+    return merged

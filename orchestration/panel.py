@@ -1,0 +1,210 @@
+"""Running one panel for one task: seat planning, privacy gates and event streaming.
+
+The three pipelines (`review`, `implement`, `explain`) share this: they decide what
+each seat is asked and how answers are parsed and merged; this module decides who
+is asked, keeps secrets and excluded files away from the models, runs the fan-out
+and reports every step through an optional event handler.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Generic, TypeVar
+
+import anyio
+
+from orchestration.config import ChorusConfig, ModelConfig, Task
+from orchestration.errors import ChorusError, NoPanelError, ProviderError, UnusableAnswer
+from orchestration.fanout import Seat, SeatAnswer, fan_out
+from orchestration.privacy import check_not_excluded, is_local_only, redact_secrets
+from orchestration.providers import complete_chat
+from orchestration.requests import SourceDocument
+from orchestration.results import ModelStatus, PanelEvent, PanelResult, SeatFinished, SeatStarted
+
+T = TypeVar("T")
+EventHandler = Callable[[PanelEvent], Awaitable[None]]
+Message = dict[str, str]
+
+LOCAL_PREFIX = "local/"
+
+
+def is_local_model(seat: ModelConfig) -> bool:
+    """True for seats served on this machine (the embedded model or a loopback endpoint)."""
+    if seat.model.startswith(LOCAL_PREFIX):
+        return True
+    base = seat.api_base or ""
+    return base.startswith(("http://127.", "http://localhost", "http://[::1]"))
+
+
+def prepare_document(document: SourceDocument, config: ChorusConfig, workspace: Path | None) -> SourceDocument:
+    """Refuse excluded files and return a copy whose secrets are replaced by placeholders."""
+    check_not_excluded(document.path, config.policy, workspace)
+    redacted, _count = redact_secrets(document.text)
+    return document.model_copy(update={"text": redacted})
+
+
+def plan_seats(
+    config: ChorusConfig,
+    task: Task,
+    document: SourceDocument,
+    workspace: Path | None,
+) -> tuple[list[tuple[str, ModelConfig]], list[ModelStatus]]:
+    """The seats to ask for `task`, and the statuses of seats that policy keeps out."""
+    names = config.panel_for(task)
+    if not names:
+        raise NoPanelError(
+            "no models are configured: add [models.<name>] tables to chorus.toml "
+            "or install the local panel with pip install 'chorus-lsp[local]'"
+        )
+    local_only = is_local_only(document.path, config.policy, workspace)
+    asked: list[tuple[str, ModelConfig]] = []
+    skipped: list[ModelStatus] = []
+    for name in names:
+        seat = config.models[name]
+        if local_only and not is_local_model(seat):
+            reason = "policy.local_only keeps this file on this machine"
+            skipped.append(ModelStatus(name=name, model=seat.model, status="skipped", error=reason))
+        else:
+            asked.append((name, seat))
+    if not asked:
+        raise NoPanelError(
+            f"{document.path} matches policy.local_only, and no local model sits on the {task} panel"
+        )
+    return asked, skipped
+
+
+@dataclass
+class PanelRun(Generic[T]):
+    """What the seats answered so far, in the panel's seat order."""
+
+    order: list[str]
+    statuses: dict[str, ModelStatus] = field(default_factory=dict)
+    answers: dict[str, T] = field(default_factory=dict)
+
+    @property
+    def models(self) -> list[ModelStatus]:
+        """Statuses of the seats that have finished, in seat order."""
+        return [self.statuses[name] for name in self.order if name in self.statuses]
+
+    @property
+    def answered(self) -> list[str]:
+        """Seats with a usable answer, in seat order."""
+        return [name for name in self.order if name in self.answers]
+
+
+async def run_panel(
+    seats: list[Seat],
+    skipped: list[ModelStatus],
+    parse: Callable[[str, Seat], T],
+    config: ChorusConfig,
+    *,
+    json_schema: dict[str, Any] | None,
+    on_event: EventHandler | None,
+    on_answer: Callable[[PanelRun[T]], Awaitable[None]] | None = None,
+) -> PanelRun[T]:
+    """Ask every seat at once; report each step; return all answers and statuses."""
+    run: PanelRun[T] = PanelRun(order=[s.name for s in seats] + [s.name for s in skipped])
+    for status in skipped:
+        run.statuses[status.name] = status
+    total = len(seats) + len(skipped)
+    async with fan_out(seats, parse, config.policy, json_schema=json_schema) as events:
+        async for event in events:
+            if isinstance(event, SeatStarted):
+                if on_event is not None:
+                    await on_event(event)
+                continue
+            answer: SeatAnswer[T] = event
+            run.statuses[answer.status.name] = answer.status
+            if answer.status.status == "ok" and answer.value is not None:
+                run.answers[answer.status.name] = answer.value
+            if on_event is not None:
+                await on_event(SeatFinished(status=answer.status, answered=len(run.statuses), total=total))
+            if on_answer is not None and answer.status.status == "ok":
+                await on_answer(run)
+    return run
+
+
+def seat_weights(config: ChorusConfig) -> dict[str, float]:
+    """Each seat's vote weight."""
+    return {name: seat.weight for name, seat in config.models.items()}
+
+
+async def ask_arbiter(
+    config: ChorusConfig,
+    messages_for: Callable[[Callable[[list[Message]], Awaitable[str]]], Awaitable[T]],
+) -> tuple[T | None, ModelStatus | None]:
+    """Run one arbiter step if an arbiter is configured; a failure returns (None, its status)."""
+    name = config.panels.arbiter
+    if name is None:
+        return None, None
+    seat = config.models[name]
+
+    async def complete(messages: list[Message]) -> str:
+        return await complete_chat(name, seat, messages)
+
+    started = anyio.current_time()
+    try:
+        with anyio.fail_after(min(seat.timeout, config.policy.deadline)):
+            value = await messages_for(complete)
+    except TimeoutError:
+        return None, _status(name, seat, "timeout", started, f"arbiter timed out after {seat.timeout:g} s")
+    except ProviderError as error:
+        return None, _status(name, seat, error.kind, started, str(error))
+    except UnusableAnswer as error:
+        return None, _status(name, seat, "invalid", started, str(error))
+    return value, _status(name, seat, "ok", started, None)
+
+
+def _status(name: str, seat: ModelConfig, state: Any, started: float, error: str | None) -> ModelStatus:
+    latency = (anyio.current_time() - started) * 1000
+    return ModelStatus(name=name, model=seat.model, status=state, latency_ms=round(latency, 1), error=error)
+
+
+def all_failed(models: list[ModelStatus]) -> bool:
+    """True when no seat gave a usable answer."""
+    return not any(status.status == "ok" for status in models)
+
+
+def failure_summary(models: list[ModelStatus]) -> str:
+    """One line per failed seat, for a message to the user."""
+    return "; ".join(f"{s.name}: {s.error or s.status}" for s in models if s.status != "ok")
+
+
+PipelineCall = Callable[[EventHandler], Awaitable[PanelResult]]
+
+
+@asynccontextmanager
+async def stream_events(pipeline: PipelineCall) -> AsyncIterator[AsyncIterator[PanelEvent]]:
+    """Run a pipeline in the background and iterate over its events as they happen.
+
+    The iterator ends after the final `ResultUpdate`. A `ChorusError` raised by the
+    pipeline (excluded file, no panel) is re-raised when the block exits. Leaving the
+    `async with` block early cancels the pipeline and every model call.
+    """
+    send, receive = anyio.create_memory_object_stream[PanelEvent](math.inf)
+    failure: list[ChorusError] = []
+
+    async def run() -> None:
+        async with send:
+            try:
+                await pipeline(send.send)
+            except ChorusError as error:
+                failure.append(error)
+
+    async with anyio.create_task_group() as group, receive:
+        group.start_soon(run)
+        try:
+            yield receive
+        finally:
+            group.cancel_scope.cancel()
+    if failure:
+        raise failure[0]
+
+
+def weights_for(answered: list[str], weights: Mapping[str, float]) -> dict[str, float]:
+    """Weights restricted to the seats that answered."""
+    return {name: weights.get(name, 1.0) for name in answered}

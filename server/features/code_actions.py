@@ -1,0 +1,135 @@
+"""Code actions: every Chorus feature reachable from the quick-fix menu.
+
+- a non-empty selection → "Review selection with Chorus" (`chorus.reviewSelection`);
+- the cursor on a stub function → "Implement stub with Chorus" (`chorus.implementStub`);
+- diagnostics under the cursor (any tool) → "Explain with Chorus" (`chorus.explainDiagnostics`);
+- a Chorus diagnostic with fixes → one quick fix per fix, "Fix (3/3 models): …", with its edit.
+
+The first three run through `workspace/executeCommand`, so clients that cannot send
+custom requests (LSP4IJ, Cursor's quick-fix menu) still get every feature.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+from lsprotocol import types
+from pygls.exceptions import JsonRpcException
+
+from orchestration.stubs import find_stub
+from server.convert import short, strip_agreement, structure, unstructure
+from server.messages import DIAGNOSTIC_SOURCE, EXPLAIN_COMMAND, IMPLEMENT_COMMAND, REVIEW_COMMAND
+
+if TYPE_CHECKING:
+    from server.app import ChorusLanguageServer
+
+logger = logging.getLogger(__name__)
+
+JSON = dict[str, Any]
+
+REVIEW_TITLE = "Review selection with Chorus"
+IMPLEMENT_TITLE = "Implement stub with Chorus"
+EXPLAIN_TITLE = "Explain with Chorus"
+
+
+def is_empty(selection: types.Range) -> bool:
+    """True for a bare cursor."""
+    return selection.start == selection.end
+
+
+def wanted(kind: str, only: list[str] | None) -> bool:
+    """Whether a code action of `kind` passes the client's `only` filter."""
+    return not only or any(kind == prefix or kind.startswith(prefix + ".") for prefix in only)
+
+
+def command_action(
+    title: str, kind: types.CodeActionKind, command: str, arguments: list[Any]
+) -> types.CodeAction:
+    """A code action that runs a Chorus command."""
+    return types.CodeAction(
+        title=title, kind=kind, command=types.Command(title=title, command=command, arguments=arguments)
+    )
+
+
+def covering_range(selection: types.Range, diagnostics: list[types.Diagnostic]) -> types.Range:
+    """The smallest range holding the selection and every diagnostic."""
+    starts = [selection.start, *(d.range.start for d in diagnostics)]
+    ends = [selection.end, *(d.range.end for d in diagnostics)]
+    start = min(starts, key=lambda p: (p.line, p.character))
+    end = max(ends, key=lambda p: (p.line, p.character))
+    return types.Range(start=start, end=end)
+
+
+def stub_action(ls: ChorusLanguageServer, uri: str, position: types.Position) -> types.CodeAction | None:
+    """Offer "Implement stub with Chorus" when the cursor is inside a stub function."""
+    try:
+        document = ls.documents.snapshot(ls, uri).document
+    except JsonRpcException:
+        return None
+    if find_stub(document, position.line + 1) is None:
+        return None
+    arguments = [uri, unstructure(position)]
+    return command_action(IMPLEMENT_TITLE, types.CodeActionKind.RefactorRewrite, IMPLEMENT_COMMAND, arguments)
+
+
+def fix_actions(ls: ChorusLanguageServer, uri: str, diagnostic: types.Diagnostic) -> list[types.CodeAction]:
+    """One quick fix per fix the panel proposed for a Chorus diagnostic, best first."""
+    client_copy: JSON = unstructure(diagnostic)
+    stored = ls.documents.stored_chorus(uri, client_copy)
+    data = (stored or client_copy).get("data")
+    if not isinstance(data, dict):
+        return []
+    panel = data.get("panel") or data.get("votes") or "?"
+    summary = short(strip_agreement(diagnostic.message))
+    actions = []
+    for index, fix in enumerate(data.get("fixes") or []):
+        edit = {"changes": {uri: [{"range": fix["range"], "newText": fix["newText"]}]}}
+        actions.append(
+            types.CodeAction(
+                title=f"Fix ({fix.get('votes', '?')}/{panel} models): {summary}",
+                kind=types.CodeActionKind.QuickFix,
+                diagnostics=[diagnostic],
+                is_preferred=index == 0,
+                edit=structure(edit, types.WorkspaceEdit),
+            )
+        )
+    return actions
+
+
+async def text_document_code_action(
+    ls: ChorusLanguageServer, params: types.CodeActionParams
+) -> list[types.CodeAction]:
+    """Offer review, implement, explain and the panel's fixes where they apply."""
+    uri = params.text_document.uri
+    diagnostics = list(params.context.diagnostics)
+    ls.documents.remember(uri, unstructure(diagnostics))
+    actions: list[types.CodeAction] = []
+    if not is_empty(params.range):
+        arguments = [uri, unstructure(params.range)]
+        actions.append(command_action(REVIEW_TITLE, types.CodeActionKind.Refactor, REVIEW_COMMAND, arguments))
+    if (implement := stub_action(ls, uri, params.range.start)) is not None:
+        actions.append(implement)
+    if diagnostics:
+        where = covering_range(params.range, diagnostics)
+        arguments = [uri, unstructure(where), unstructure(diagnostics)]
+        actions.append(
+            command_action(EXPLAIN_TITLE, types.CodeActionKind.QuickFix, EXPLAIN_COMMAND, arguments)
+        )
+    for diagnostic in diagnostics:
+        if diagnostic.source == DIAGNOSTIC_SOURCE:
+            actions.extend(fix_actions(ls, uri, diagnostic))
+    only = [str(kind) for kind in params.context.only or []]
+    return [action for action in actions if wanted(str(action.kind or ""), only)]
+
+
+def register(server: ChorusLanguageServer) -> None:
+    """Register the code action provider."""
+    kinds = [
+        types.CodeActionKind.QuickFix,
+        types.CodeActionKind.Refactor,
+        types.CodeActionKind.RefactorRewrite,
+    ]
+    server.feature(types.TEXT_DOCUMENT_CODE_ACTION, types.CodeActionOptions(code_action_kinds=kinds))(
+        text_document_code_action
+    )

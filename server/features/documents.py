@@ -1,0 +1,200 @@
+"""Documents: snapshots for panel runs, Chorus's diagnostics, and keeping both in step with edits.
+
+pygls keeps the text in sync (incremental). On top of that, this module keeps
+
+- an `EditLog` per running panel request, so late results can be moved with the
+  edits made meanwhile (or dropped when their lines were edited);
+- the diagnostics Chorus published per document (JSON form), moved with edits and
+  dropped when their lines are edited;
+- the diagnostics of other tools the client mentioned in `codeAction` contexts,
+  which `chorus/explainDiagnostics` uses when a client sends none.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from lsprotocol import types
+from pygls.exceptions import JsonRpcInvalidParams
+from pygls.workspace.position_codec import PositionCodec
+
+from orchestration.requests import SourceDocument
+from server.convert import CONVERTER, to_client_units
+from server.messages import DIAGNOSTIC_SOURCE
+from server.staleness import EditLog, LineEdit, carry_through, line_edit_for, range_lines
+
+if TYPE_CHECKING:
+    from server.app import ChorusLanguageServer
+
+JSON = dict[str, Any]
+
+LANGUAGE_IDS = {
+    "python": "python",
+    "javascript": "javascript",
+    "javascriptreact": "javascript",
+    "typescript": "typescript",
+    "typescriptreact": "tsx",
+    "java": "java",
+    "kotlin": "kotlin",
+    "go": "go",
+    "rust": "rust",
+    "c": "c",
+    "cpp": "cpp",
+    "csharp": "csharp",
+    "php": "php",
+    "ruby": "ruby",
+}
+"""LSP language ids → Chorus's language names (others are guessed from the file name)."""
+
+SEEN_LIMIT = 200
+"""Diagnostics of other tools remembered per document."""
+
+
+@dataclass
+class Snapshot:
+    """A document as a panel run sees it, plus the log of edits made since."""
+
+    uri: str
+    document: SourceDocument
+    log: EditLog
+    codec: PositionCodec
+
+    def carry(self, form: Any, first_line: int, last_line: int) -> Any | None:
+        """Machine-form ranges (snapshot, code points) → the current document (client units).
+
+        `first_line..last_line` (0-based) are the lines the run was about. None when
+        any of them was edited since the snapshot.
+        """
+        encoded = to_client_units(form, self.document.text.split("\n"), self.codec)
+        return self.log.carry(encoded, first_line, last_line)
+
+
+def overlaps(diagnostic: JSON, first: int, last: int) -> bool:
+    """True when a JSON diagnostic covers any of lines `first..last`."""
+    start, end = range_lines(diagnostic["range"])
+    return start <= last and end >= first
+
+
+def same_diagnostic(left: JSON, right: JSON) -> bool:
+    """Same range and message: how a client's copy is matched with the stored one."""
+    return bool(left.get("range") == right.get("range") and left.get("message") == right.get("message"))
+
+
+@dataclass
+class DocumentState:
+    """Per-document bookkeeping that pygls's workspace does not do."""
+
+    logs: dict[str, list[EditLog]] = field(default_factory=dict)
+    chorus: dict[str, list[JSON]] = field(default_factory=dict)
+    seen: dict[str, list[JSON]] = field(default_factory=dict)
+
+    def snapshot(self, ls: ChorusLanguageServer, uri: str) -> Snapshot:
+        """The document's current text; InvalidParams when it is neither open nor readable."""
+        try:
+            document = ls.workspace.get_text_document(uri)
+            text = document.source
+        except (OSError, UnicodeDecodeError) as error:
+            raise JsonRpcInvalidParams(f"{uri} is not open and cannot be read: {error}") from None
+        language = LANGUAGE_IDS.get(document.language_id or "", "")
+        path = document.path if uri.startswith("file:") else uri
+        source = SourceDocument(path=path, text=text, language=language)
+        return Snapshot(uri=uri, document=source, log=EditLog(uri), codec=ls.workspace.position_codec)
+
+    @contextmanager
+    def watching(self, log: EditLog) -> Iterator[EditLog]:
+        """Record every edit to the log's document while the block runs."""
+        logs = self.logs.setdefault(log.uri, [])
+        logs.append(log)
+        try:
+            yield log
+        finally:
+            logs.remove(log)
+            if not logs:
+                self.logs.pop(log.uri, None)
+
+    def record(self, uri: str, edit: LineEdit) -> bool:
+        """Apply one content change to every log and stored diagnostic; True if any diagnostic went."""
+        for log in self.logs.get(uri, []):
+            log.record(edit)
+        self.seen[uri] = [moved for d in self.seen.get(uri, []) if (moved := carry_through(d, edit))]
+        before = self.chorus.get(uri, [])
+        after = [moved for d in before if (moved := carry_through(d, edit)) is not None]
+        self.chorus[uri] = after
+        return len(after) != len(before)
+
+    def replace_chorus(self, uri: str, first: int, last: int, diagnostics: list[JSON]) -> list[JSON]:
+        """Chorus's diagnostics for `uri`: those on lines `first..last` replaced by `diagnostics`."""
+        kept = [d for d in self.chorus.get(uri, []) if not overlaps(d, first, last)]
+        merged = sorted(
+            kept + diagnostics, key=lambda d: (d["range"]["start"]["line"], d["range"]["start"]["character"])
+        )
+        self.chorus[uri] = merged
+        return merged
+
+    def remember(self, uri: str, diagnostics: list[JSON]) -> None:
+        """Keep diagnostics a client mentioned (any source) for later explanations."""
+        known = self.seen.setdefault(uri, [])
+        for diagnostic in diagnostics:
+            if diagnostic.get("source") == DIAGNOSTIC_SOURCE:
+                continue
+            if not any(same_diagnostic(diagnostic, other) for other in known):
+                known.append(diagnostic)
+        del known[:-SEEN_LIMIT]
+
+    def stored_chorus(self, uri: str, diagnostic: JSON) -> JSON | None:
+        """The stored Chorus diagnostic a client's copy refers to."""
+        return next((d for d in self.chorus.get(uri, []) if same_diagnostic(d, diagnostic)), None)
+
+    def known(self, uri: str, first: int, last: int) -> list[JSON]:
+        """Every diagnostic known on lines `first..last`: other tools' first, then Chorus's."""
+        found = [d for d in self.seen.get(uri, []) if overlaps(d, first, last)]
+        found += [d for d in self.chorus.get(uri, []) if overlaps(d, first, last)]
+        return found
+
+    def forget(self, uri: str) -> None:
+        """Drop everything stored for a closed document."""
+        self.chorus.pop(uri, None)
+        self.seen.pop(uri, None)
+
+
+def publish(ls: ChorusLanguageServer, uri: str) -> None:
+    """Send the stored Chorus diagnostics of `uri`."""
+    stored = ls.documents.chorus.get(uri, [])
+    diagnostics = CONVERTER.structure(stored, list[types.Diagnostic])
+    ls.text_document_publish_diagnostics(types.PublishDiagnosticsParams(uri=uri, diagnostics=diagnostics))
+
+
+async def text_document_did_open(ls: ChorusLanguageServer, params: types.DidOpenTextDocumentParams) -> None:
+    """pygls stores the text; Chorus starts with no diagnostics for it."""
+    ls.documents.chorus.pop(params.text_document.uri, None)
+
+
+async def text_document_did_change(
+    ls: ChorusLanguageServer, params: types.DidChangeTextDocumentParams
+) -> None:
+    """Move logs and stored diagnostics with the edits; republish if an edited line lost one."""
+    uri = params.text_document.uri
+    dropped = False
+    for change in params.content_changes:
+        dropped = ls.documents.record(uri, line_edit_for(change)) or dropped
+    if dropped:
+        publish(ls, uri)
+
+
+async def text_document_did_close(ls: ChorusLanguageServer, params: types.DidCloseTextDocumentParams) -> None:
+    """Clear Chorus's diagnostics for the closed document."""
+    uri = params.text_document.uri
+    had_diagnostics = bool(ls.documents.chorus.get(uri))
+    ls.documents.forget(uri)
+    if had_diagnostics:
+        publish(ls, uri)
+
+
+def register(server: ChorusLanguageServer) -> None:
+    """Register the document sync handlers."""
+    server.feature(types.TEXT_DOCUMENT_DID_OPEN)(text_document_did_open)
+    server.feature(types.TEXT_DOCUMENT_DID_CHANGE)(text_document_did_change)
+    server.feature(types.TEXT_DOCUMENT_DID_CLOSE)(text_document_did_close)

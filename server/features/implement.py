@@ -1,0 +1,119 @@
+"""Implement a stub: `chorus/implementStub`, the `chorus.implementStub` command, `chorus.applyEdit`.
+
+The request returns the candidates, best first, each with the WorkspaceEdit that
+would apply it; the server applies nothing on its own. The command (for clients
+that only run code actions) then lists the candidates with
+`window/showMessageRequest` and applies the one the user picks through
+`workspace/applyEdit`; the command's reply does not wait for that choice.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from lsprotocol import types
+
+from orchestration.implement import implement_stub
+from orchestration.machine_form import implement_machine_form
+from orchestration.requests import ImplementRequest
+from orchestration.results import ImplementResult
+from server.app import ChorusLanguageServer
+from server.convert import structure, unstructure
+from server.edits import apply_edit, offer_edits
+from server.features.documents import Snapshot
+from server.messages import APPLY_EDIT_COMMAND, IMPLEMENT_COMMAND, IMPLEMENT_STUB, ImplementStubParams
+from server.runs import as_command, as_request, run_panel
+
+logger = logging.getLogger(__name__)
+
+JSON = dict[str, Any]
+
+
+def candidates_answer(snapshot: Snapshot, result: ImplementResult) -> JSON:
+    """`{candidates, models, stub, ...}` with every edit moved to the current text (none when stale)."""
+    form = implement_machine_form(result, snapshot.document, snapshot.uri)
+    answer: JSON = {
+        "candidates": [],
+        "models": form["models"],
+        "stub": form["stub"],
+        "notice": result.notice,
+        "stale": False,
+    }
+    if result.stub is None or not form["candidates"]:
+        return answer
+    carried = snapshot.carry(form["candidates"], result.stub.start_line - 1, result.stub.end_line - 1)
+    if carried is None:
+        logger.info("dropped candidates for %s: the stub was edited meanwhile", snapshot.uri)
+        answer["stale"] = True
+        return answer
+    for candidate in carried:
+        candidate["edit"] = unstructure(structure(candidate["edit"], types.WorkspaceEdit))
+    answer["candidates"] = carried
+    return answer
+
+
+async def implement_at(
+    ls: ChorusLanguageServer, uri: str, position: types.Position, token: types.ProgressToken | None
+) -> JSON:
+    """Implement the stub at `position`; returns the candidates."""
+    snapshot = ls.documents.snapshot(ls, uri)
+    request = ImplementRequest(document=snapshot.document, line=position.line + 1)
+
+    async def pipeline(config: Any, on_event: Any) -> ImplementResult:
+        return await implement_stub(request, config, workspace=ls.settings.workspace, on_event=on_event)
+
+    name = snapshot.document.path.rsplit("/", 1)[-1]
+    with ls.documents.watching(snapshot.log):
+        result = await run_panel(
+            ls,
+            task="implement",
+            verb="implementing",
+            title=f"Chorus: implementing {name}:{position.line + 1}",
+            token=token,
+            pipeline=pipeline,
+        )
+        return candidates_answer(snapshot, result)
+
+
+async def offer_candidates(ls: ChorusLanguageServer, answer: JSON) -> None:
+    """Let the user pick a candidate; apply it."""
+    choices = [(candidate["title"], candidate["edit"]) for candidate in answer["candidates"]]
+    stub = answer.get("stub") or {}
+    prompt = f"Chorus: {len(choices)} implementation(s) of {stub.get('name', 'the stub')}. Apply one?"
+    await offer_edits(ls, prompt, choices)
+
+
+async def implement_and_offer(ls: ChorusLanguageServer, uri: str, position: types.Position) -> JSON:
+    """Implement, reply with the candidates, and offer them to the user in the background."""
+    answer = await implement_at(ls, uri, position, None)
+    if answer["candidates"]:
+        ls.run_in_background(offer_candidates(ls, answer), "offer implementation candidates")
+    elif answer["stale"]:
+        ls.show_message("Chorus: the stub was edited while the models worked; run it again.")
+    return answer
+
+
+async def chorus_implement_stub(ls: ChorusLanguageServer, params: ImplementStubParams) -> JSON:
+    """`chorus/implementStub {textDocument, position, workDoneToken?}` → `{candidates: [...]}`."""
+    return await as_request(
+        implement_at(ls, params.text_document.uri, params.position, params.work_done_token)
+    )
+
+
+async def implement_stub_command(ls: ChorusLanguageServer, uri: str, position: types.Position) -> Any:
+    """`chorus.implementStub [uri, position]`: implement, then offer the candidates."""
+    return await as_command(ls, implement_and_offer(ls, uri, position))
+
+
+async def apply_edit_command(ls: ChorusLanguageServer, edit: types.WorkspaceEdit, *label: Any) -> Any:
+    """`chorus.applyEdit [WorkspaceEdit, label?]`: have the client apply an edit (e.g. a chosen candidate)."""
+    title = str(label[0]) if label else "Chorus"
+    return unstructure(await apply_edit(ls, unstructure(edit), title))
+
+
+def register(server: ChorusLanguageServer) -> None:
+    """Register the implement request and commands."""
+    server.feature(IMPLEMENT_STUB)(chorus_implement_stub)
+    server.command(IMPLEMENT_COMMAND)(implement_stub_command)
+    server.command(APPLY_EDIT_COMMAND)(apply_edit_command)

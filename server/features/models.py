@@ -1,0 +1,49 @@
+"""`chorus/models`: the panel in force, where its configuration came from, and how each seat last fared."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from orchestration.config import ChorusConfig
+from server.messages import MODELS, ModelsParams
+
+if TYPE_CHECKING:
+    from server.app import ChorusLanguageServer
+
+JSON = dict[str, Any]
+TASKS = ("review", "implement", "explain")
+
+
+def seat_rows(config: ChorusConfig | None, ls: ChorusLanguageServer) -> list[JSON]:
+    """One row per configured seat."""
+    if config is None:
+        return []
+    rows = []
+    for name, seat in config.models.items():
+        status = ls.activity.last_status.get(name)
+        rows.append(
+            {
+                "name": name,
+                "model": seat.model,
+                "panels": [task for task in TASKS if name in config.panel_for(task)],
+                "arbiter": config.panels.arbiter == name,
+                "last_status": status.model_dump() if status is not None else None,
+            }
+        )
+    return rows
+
+
+async def chorus_models(ls: ChorusLanguageServer, params: ModelsParams | None) -> JSON:
+    """`chorus/models {}` → `{models: [...], origin, notice, problem}`."""
+    settings = ls.settings
+    return {
+        "models": seat_rows(settings.config, ls),
+        "origin": settings.origin or "defaults",
+        "notice": settings.notice,
+        "problem": settings.problem,
+    }
+
+
+def register(server: ChorusLanguageServer) -> None:
+    """Register the models request."""
+    server.feature(MODELS)(chorus_models)

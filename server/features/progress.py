@@ -1,0 +1,163 @@
+"""Work-done progress, `chorus/status` and cancellation for every panel run.
+
+Each run reports through `$/progress` ("2/3 models answered — claude 1.2 s,
+codex timed out") with a token the client passed (`workDoneToken`) or one the
+server created (`window/workDoneProgress/create`, when the client supports it).
+The progress is cancellable: `window/workDoneProgress/cancel` cancels the run's
+task, which cancels the model calls and closes their connections.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import TYPE_CHECKING
+
+import anyio
+from lsprotocol import types
+
+from orchestration.results import ModelStatus, PanelEvent, SeatFinished
+from server.messages import STATUS, StatusParams
+
+if TYPE_CHECKING:
+    from server.app import ChorusLanguageServer
+
+logger = logging.getLogger(__name__)
+
+CREATE_TIMEOUT = 5.0
+"""Seconds to wait for the client to accept a server-created progress token."""
+
+
+def progress_line(answered: int, total: int, statuses: list[ModelStatus]) -> str:
+    """'2/3 models answered — claude 1.2 s, codex timed out'."""
+    line = f"{answered}/{total} models answered"
+    if statuses:
+        line += " — " + ", ".join(status.describe() for status in statuses)
+    return line
+
+
+@dataclass
+class Activity:
+    """Running panel requests, the last status of each seat, and progress tokens → tasks."""
+
+    running: dict[str, str] = field(default_factory=dict)
+    last_status: dict[str, ModelStatus] = field(default_factory=dict)
+    tasks_by_token: dict[types.ProgressToken, asyncio.Task[object]] = field(default_factory=dict)
+
+    def cancel(self, token: types.ProgressToken) -> bool:
+        """Cancel the run reporting under `token`; False when no run uses it."""
+        task = self.tasks_by_token.get(token)
+        if task is None:
+            return False
+        task.cancel()
+        return True
+
+
+def send_status(ls: ChorusLanguageServer, state: str, message: str) -> None:
+    """Send `chorus/status` with the number of running requests."""
+    active = len(ls.activity.running)
+    ls.protocol.notify(STATUS, StatusParams(state=state, message=message, active=active))
+
+
+class PanelProgress:
+    """`async with PanelProgress(ls, "reviewing", title, total, token) as progress:` around one run."""
+
+    def __init__(
+        self,
+        ls: ChorusLanguageServer,
+        verb: str,
+        title: str,
+        total: int,
+        token: types.ProgressToken | None = None,
+    ) -> None:
+        self.ls = ls
+        self.verb = verb
+        self.title = title
+        self.total = total
+        self.token = token
+        self.run_id = str(uuid.uuid4())
+        self.statuses: list[ModelStatus] = []
+        self.failure: str | None = None
+
+    async def __aenter__(self) -> PanelProgress:
+        if self.token is None and self.ls.supports("window.work_done_progress"):
+            self.token = await self._create_token()
+        task = asyncio.current_task()
+        if self.token is not None:
+            if task is not None:
+                self.ls.activity.tasks_by_token[self.token] = task
+            begin = types.WorkDoneProgressBegin(
+                title=self.title, message=f"asking {self.total} models", percentage=0, cancellable=True
+            )
+            self.ls.work_done_progress.begin(self.token, begin)
+        self.ls.activity.running[self.run_id] = f"{self.verb}: 0 of {self.total} models"
+        send_status(self.ls, "busy", self.ls.activity.running[self.run_id])
+        return self
+
+    async def _create_token(self) -> types.ProgressToken | None:
+        token = f"chorus-{uuid.uuid4()}"
+        try:
+            with anyio.fail_after(CREATE_TIMEOUT):
+                await self.ls.work_done_progress.create_async(token)
+        except Exception as error:
+            logger.info("no progress for this request: %s", error)
+            return None
+        return token
+
+    async def observe(self, event: PanelEvent) -> None:
+        """Report a finished seat: to `$/progress`, `chorus/status` and the seat's last status."""
+        if not isinstance(event, SeatFinished):
+            return
+        self.statuses.append(event.status)
+        self.total = event.total
+        self.ls.activity.last_status[event.status.name] = event.status
+        message = progress_line(event.answered, event.total, self.statuses)
+        if self.token is not None:
+            percentage = int(100 * event.answered / max(event.total, 1))
+            report = types.WorkDoneProgressReport(message=message, percentage=percentage, cancellable=True)
+            self.ls.work_done_progress.report(self.token, report)
+        self.ls.activity.running[self.run_id] = f"{self.verb}: {event.answered} of {event.total} models"
+        send_status(self.ls, "busy", self.ls.activity.running[self.run_id])
+
+    def fail(self, reason: str) -> None:
+        """Mark the run as failed; the final status says why."""
+        self.failure = reason
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        cancelled = kind is not None and issubclass(kind, asyncio.CancelledError)
+        if self.token is not None:
+            self.ls.activity.tasks_by_token.pop(self.token, None)
+            summary = progress_line(len(self.statuses), self.total, self.statuses)
+            if cancelled:
+                summary = f"cancelled after {summary}"
+            elif error is not None:
+                summary = f"failed: {error}"
+            self.ls.work_done_progress.end(self.token, types.WorkDoneProgressEnd(message=summary))
+            self.ls.work_done_progress.tokens.pop(self.token, None)
+        self.ls.activity.running.pop(self.run_id, None)
+        if error is not None and not cancelled:
+            self.failure = self.failure or str(error)
+        if self.ls.activity.running:
+            send_status(self.ls, "busy", next(iter(self.ls.activity.running.values())))
+        elif self.failure:
+            send_status(self.ls, "error", self.failure)
+        else:
+            send_status(self.ls, "idle", "cancelled" if cancelled else "ready")
+
+
+async def window_work_done_progress_cancel(
+    ls: ChorusLanguageServer, params: types.WorkDoneProgressCancelParams
+) -> None:
+    """The user pressed cancel on a progress notification: cancel that run."""
+    if ls.activity.cancel(params.token):
+        logger.info("cancelled the run reporting under progress token %r", params.token)
+
+
+def register(server: ChorusLanguageServer) -> None:
+    """Register the progress cancellation handler."""
+    server.feature(types.WINDOW_WORK_DONE_PROGRESS_CANCEL)(window_work_done_progress_cancel)

@@ -1,0 +1,103 @@
+"""pygls's LSP protocol, extended with Chorus's methods and two robustness fixes.
+
+- Chorus's custom requests are structured into attrs types (`server.messages`),
+  so their params arrive typed and validated.
+- A request whose params cannot be structured is answered with an InvalidParams
+  error naming the problem (pygls alone drops it and the client waits forever).
+- `$/cancelRequest` for a `workspace/executeCommand` also cancels the command's
+  task: pygls runs commands behind a generator and would only cancel the wrapper.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+import attrs
+import cattrs
+from pygls.exceptions import JsonRpcException, JsonRpcInvalidParams
+from pygls.protocol import LanguageServerProtocol
+
+from server.messages import MESSAGE_TYPES
+
+if TYPE_CHECKING:
+    from cattrs import Converter
+    from pygls.lsp.server import LanguageServer
+
+logger = logging.getLogger(__name__)
+
+MsgId = int | str
+
+
+@attrs.define
+class MalformedRequest:
+    """A request that could not be structured: answered with `error`, never handled."""
+
+    id: MsgId
+    method: str
+    error: JsonRpcException
+    jsonrpc: str = "2.0"
+
+
+def describe_structure_error(method: str, error: BaseException | None) -> str:
+    """A short, readable reason for an InvalidParams error."""
+    if isinstance(error, cattrs.ClassValidationError):
+        reasons = cattrs.transform_error(error, path="params")
+        return f"invalid params for {method}: " + "; ".join(reasons)
+    return f"invalid params for {method}: {error}" if error else f"invalid params for {method}"
+
+
+class ChorusProtocol(LanguageServerProtocol):
+    """The LSP protocol with Chorus's message types, InvalidParams replies and command cancellation."""
+
+    def __init__(self, server: LanguageServer, converter: Converter) -> None:
+        super().__init__(server, converter)
+        self.command_tasks: dict[MsgId, asyncio.Task[Any]] = {}
+
+    def get_message_type(self, method: str) -> type[Any] | None:
+        """Chorus's envelope types first, then lsprotocol's."""
+        return MESSAGE_TYPES.get(method) or super().get_message_type(method)
+
+    def structure_message(self, data: dict[str, Any]) -> Any:
+        """Structure a message; a request with bad params becomes a `MalformedRequest`."""
+        try:
+            return super().structure_message(data)
+        except JsonRpcException as error:
+            if "jsonrpc" in data and "id" in data and isinstance(data.get("method"), str):
+                method = data["method"]
+                reason = describe_structure_error(method, error.__cause__)
+                return MalformedRequest(id=data["id"], method=method, error=JsonRpcInvalidParams(reason))
+            raise
+
+    def handle_message(self, message: Any) -> None:
+        """Answer malformed requests with their error; hand everything else to pygls."""
+        if isinstance(message, MalformedRequest):
+            logger.warning("rejected %s request %r: %s", message.method, message.id, message.error.message)
+            self._send_response(message.id, error=message.error.to_response_error())
+            return
+        super().handle_message(message)
+
+    def _handle_cancel_notification(self, msg_id: MsgId) -> None:
+        """Cancel the command task registered for `msg_id`, then let pygls cancel the request."""
+        task = self.command_tasks.pop(msg_id, None)
+        if task is not None:
+            logger.info("cancelling command request %r", msg_id)
+            task.cancel()
+        super()._handle_cancel_notification(msg_id)
+
+    @contextmanager
+    def cancellable_command(self) -> Iterator[None]:
+        """Within a command handler: let `$/cancelRequest` for this request cancel the current task."""
+        msg_id = self.msg_id
+        task = asyncio.current_task()
+        if msg_id is None or task is None:
+            yield
+            return
+        self.command_tasks[msg_id] = task
+        try:
+            yield
+        finally:
+            self.command_tasks.pop(msg_id, None)

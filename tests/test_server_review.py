@@ -1,0 +1,170 @@
+"""`chorus/reviewSelection` against the fake model server: results, progressive publishing, staleness."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import anyio
+import pytest
+from lsprotocol import types
+
+from tests.fake_models import FakeModelServer, make_config
+from tests.lsp_client import (
+    CLIENT_PROFILES,
+    change_document,
+    chorus_session,
+    config_options,
+    finding,
+    lsp_range,
+    open_document,
+    request,
+    review_answer,
+    wait_until,
+)
+
+pytestmark = pytest.mark.parametrize("profile", CLIENT_PROFILES)
+
+SOURCE = """import sqlite3
+
+
+def find_user(db, name):
+    query = "SELECT * FROM users WHERE name = '%s'" % name
+    return db.execute(query).fetchall()
+
+
+def count_users(db):
+    rows = db.execute("SELECT * FROM users").fetchall()
+    return len(rows) + 1
+"""
+INJECTION = finding(5, "SQL injection: name is formatted into the query", fix="    query = 'SELECT 1'")
+OFF_BY_ONE = finding(11, "Off by one: the count is one too high", fix="    return len(rows)")
+
+
+def chorus_lines(diagnostics: list[types.Diagnostic]) -> list[int]:
+    return sorted(d.range.start.line for d in diagnostics if d.source == "chorus")
+
+
+async def test_review_returns_merged_diagnostics_and_publishes_them(
+    profile: str, tmp_path: Path, model_server: FakeModelServer
+) -> None:
+    model_server.script("claude", review_answer(INJECTION))
+    model_server.script("codex", review_answer(finding(5, "SQL injection via string formatting")))
+    model_server.script("gemini", review_answer())
+    init = config_options(make_config(model_server, ["claude", "codex", "gemini"]))
+    async with chorus_session(profile, tmp_path, init_options=init) as client:
+        uri = open_document(client, tmp_path / "app.py", SOURCE)
+        answer = await request(
+            client, "chorus/reviewSelection", {"textDocument": {"uri": uri}, "range": lsp_range(3, 6)}
+        )
+        [diagnostic] = answer["diagnostics"]
+        assert diagnostic["message"].startswith("[2/3] ")
+        assert "injection" in diagnostic["message"].lower()
+        assert (
+            diagnostic["source"] == "chorus" and diagnostic["code"] == "bug" and diagnostic["severity"] == 1
+        )
+        assert diagnostic["range"]["start"]["line"] == 4
+        assert sorted(diagnostic["data"]["models"]) == ["claude", "codex"]
+        assert diagnostic["data"]["fixes"][0]["newText"].startswith("    query = 'SELECT 1'")
+        related = diagnostic["relatedInformation"]
+        assert {item["location"]["uri"] for item in related} == {uri}
+        assert sorted(item["message"].split(":")[0] for item in related) == ["claude", "codex"]
+        assert [(m["name"], m["status"]) for m in answer["models"]] == [
+            ("claude", "ok"),
+            ("codex", "ok"),
+            ("gemini", "ok"),
+        ]
+        published = await wait_until(lambda: client.diagnostics.get(uri))
+        assert [d.message for d in published] == [diagnostic["message"]]
+        assert "name = '%s'" in model_server.requests_for("claude")[0].prompt, "the model saw the selection"
+
+
+async def test_publishes_before_the_slowest_model_answers(
+    profile: str, tmp_path: Path, model_server: FakeModelServer
+) -> None:
+    model_server.script("claude", review_answer(INJECTION))
+    model_server.script("codex", review_answer(INJECTION), latency=0.5)
+    model_server.script("gemini", review_answer(INJECTION), latency=2.5)
+    init = config_options(make_config(model_server, ["claude", "codex", "gemini"]))
+    async with chorus_session(profile, tmp_path, init_options=init) as client:
+        uri = open_document(client, tmp_path / "app.py", SOURCE)
+        answer = await request(
+            client, "chorus/reviewSelection", {"textDocument": {"uri": uri}, "range": lsp_range(3, 6)}
+        )
+        gemini_done = model_server.requests_for("gemini")[0].finished_at
+        assert gemini_done is not None
+        publishes = [
+            (when, diagnostics) for when, published, diagnostics in client.publishes if published == uri
+        ]
+        assert len(publishes) >= 3, "one publish per answer, then the final merge"
+        first_when, first = publishes[0]
+        assert first_when < gemini_done, "the fast model's findings arrive before the slowest model answers"
+        assert first[0].message.startswith("[1/1] ")
+        assert publishes[-1][1][0].message.startswith("[3/3] ")
+        assert answer["diagnostics"][0]["message"].startswith("[3/3] ")
+
+
+async def test_a_new_review_replaces_diagnostics_only_inside_its_range(
+    profile: str, tmp_path: Path, model_server: FakeModelServer
+) -> None:
+    model_server.script("claude", [review_answer(INJECTION), review_answer(OFF_BY_ONE), review_answer()])
+    init = config_options(make_config(model_server, ["claude"]))
+    async with chorus_session(profile, tmp_path, init_options=init) as client:
+        uri = open_document(client, tmp_path / "app.py", SOURCE)
+        await request(
+            client, "chorus/reviewSelection", {"textDocument": {"uri": uri}, "range": lsp_range(3, 6)}
+        )
+        await request(
+            client, "chorus/reviewSelection", {"textDocument": {"uri": uri}, "range": lsp_range(8, 11)}
+        )
+        assert chorus_lines(client.diagnostics[uri]) == [4, 10]
+        await request(
+            client, "chorus/reviewSelection", {"textDocument": {"uri": uri}, "range": lsp_range(3, 6)}
+        )
+        assert chorus_lines(client.diagnostics[uri]) == [10], (
+            "lines 4-6 are clean now; line 11 keeps its finding"
+        )
+
+
+async def test_results_move_with_edits_above_the_reviewed_lines(
+    profile: str, tmp_path: Path, model_server: FakeModelServer
+) -> None:
+    model_server.script("claude", review_answer(INJECTION), latency=1.5)
+    init = config_options(make_config(model_server, ["claude"]))
+    async with chorus_session(profile, tmp_path, init_options=init) as client:
+        uri = open_document(client, tmp_path / "app.py", SOURCE)
+        params = {"textDocument": {"uri": uri}, "range": lsp_range(3, 6)}
+        async with anyio.create_task_group() as group:
+            results: list[dict[str, object]] = []
+
+            async def review() -> None:
+                results.append(await request(client, "chorus/reviewSelection", params))
+
+            group.start_soon(review)
+            await model_server.wait_for_requests(1, "claude", timeout=30)
+            change_document(client, uri, 2, 1, 1, "import os\nimport re\n")
+        [diagnostic] = results[0]["diagnostics"]  # type: ignore[misc]
+        assert diagnostic["range"]["start"]["line"] == 6, "two lines were inserted above line 5"
+        assert diagnostic["data"]["fixes"][0]["range"]["start"]["line"] == 6
+        assert chorus_lines(client.diagnostics[uri]) == [6]
+
+
+async def test_results_are_dropped_when_the_reviewed_lines_were_edited(
+    profile: str, tmp_path: Path, model_server: FakeModelServer
+) -> None:
+    model_server.script("claude", review_answer(INJECTION), latency=1.5)
+    init = config_options(make_config(model_server, ["claude"]))
+    async with chorus_session(profile, tmp_path, init_options=init) as client:
+        uri = open_document(client, tmp_path / "app.py", SOURCE)
+        params = {"textDocument": {"uri": uri}, "range": lsp_range(3, 6)}
+        async with anyio.create_task_group() as group:
+            results: list[dict[str, object]] = []
+
+            async def review() -> None:
+                results.append(await request(client, "chorus/reviewSelection", params))
+
+            group.start_soon(review)
+            await model_server.wait_for_requests(1, "claude", timeout=30)
+            change_document(client, uri, 2, 4, 5, "    query = 'SELECT * FROM users WHERE name = ?'\n")
+        assert results[0]["stale"] is True
+        assert results[0]["diagnostics"] == []
+        assert not chorus_lines(client.diagnostics.get(uri, [])), "nothing stale was published"
