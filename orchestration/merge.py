@@ -3,28 +3,22 @@
 Findings from different seats join one cluster when they point at the same place
 (overlapping or adjacent line ranges, at most one line apart) and mean the same thing:
 
-* same category and a strong line match (the ranges overlap by at least half of
-  their union): merged whatever the wording, because models phrase one bug very
-  differently ("Off-by-one: range(len(x)+1)" vs "IndexError when i == len(items)");
-* same category, weaker line match: the normalized messages must be similar
-  (rapidfuzz `token_set_ratio`);
-* related categories (bug/security/performance, style/maintainability, …): similar
-  messages needed even on a strong line match;
-* unrelated categories (a security "auth bypass" and a style nit on one line): only
-  near-identical messages merge.
+* same category and a strong line match (the ranges overlap by at least half of their
+  union): merged whatever the wording, because models phrase one bug very differently
+  ("Off-by-one: range(len(x)+1)" vs "IndexError when i == len(items)");
+* same category, weaker line match: the normalized messages must be similar (rapidfuzz
+  `token_set_ratio`); related categories (bug/security, style/maintainability, …) need
+  similar messages even on a strong line match; unrelated ones (a security "auth bypass"
+  and a style nit on one line) only merge when the messages are near-identical.
 
-When several clusters qualify, the finding joins the one with the best score (message
-similarity plus line and category bonuses). A seat contributes at most one finding per
-cluster. Findings are processed in a total order (line, seat name, content), so the
-result does not depend on dict or list order.
+A finding joins the qualifying cluster with the best score (similarity plus line and
+category bonuses); a seat contributes at most one finding per cluster. Findings are swept
+in a total order (line, seat name, message), so dict and list order do not matter. Only
+clusters still within reach are kept, at most `MAX_CANDIDATES` of them are examined, and
+rapidfuzz runs only when wording decides: merging is O(n log n).
 
-Scaling: findings are swept in line order; only clusters still within reach (their end
-line at most one line above the finding's start) are kept, and at most
-`MAX_CANDIDATES` of those, nearest first, are examined. Messages are normalized lazily
-and rapidfuzz runs only when a choice depends on wording, so merging is O(n log n).
-
-A merged finding covers the union of its members' lines (always contiguous, since
-members are at most one line apart): the squiggle covers every line a seat pointed at.
+A merged finding covers the union of its members' lines (contiguous, since members are at
+most one line apart): the squiggle covers every line a seat pointed at.
 """
 
 from __future__ import annotations
@@ -32,7 +26,7 @@ from __future__ import annotations
 import gc
 from collections.abc import Mapping, Sequence
 from operator import itemgetter
-from typing import Any, Final
+from typing import Any
 
 from pydantic import TypeAdapter
 from rapidfuzz import fuzz, process
@@ -99,13 +93,6 @@ def merged_sort_key(finding: MergedFinding) -> tuple[Any, ...]:
     )
 
 
-_START: Final = 0
-_END: Final = 1
-_SEAT: Final = 2
-_MESSAGE: Final = 3
-_ORDER: Final = 4
-_CATEGORY: Final = 5
-_FINDING: Final = 6
 _Entry = tuple[int, int, str, str, int, Category, Finding]
 """(start_line, end_line, seat, message, index in the seat's list, category, finding).
 
@@ -124,18 +111,16 @@ class _Cluster:
     __slots__ = ("category", "end", "members", "normalized", "norms", "seats", "start")
 
     def __init__(self, entry: _Entry) -> None:
+        self.start, self.end, seat, _, _, self.category, _ = entry
         self.members = [entry]
-        self.seats = {entry[_SEAT]}
-        self.start = entry[_START]
-        self.end = entry[_END]
-        self.category = entry[_CATEGORY]
+        self.seats = {seat}
         self.norms: list[str] = []
         self.normalized = 0
 
     def texts(self, cache: dict[str, str]) -> list[str]:
         """The distinct normalized messages of all members."""
-        for entry in self.members[self.normalized :]:
-            norm = _normalized(entry[_MESSAGE], cache)
+        for _, _, _, message, *_ in self.members[self.normalized :]:
+            norm = _normalized(message, cache)
             if norm not in self.norms:
                 self.norms.append(norm)
         self.normalized = len(self.members)
@@ -152,6 +137,8 @@ def _normalized(message: str, cache: dict[str, str]) -> str:
 
 def _similarity(query: str, norms: list[str], cutoff: float) -> float:
     """Best `token_set_ratio` of the query against any of the messages; 0 when all are below `cutoff`."""
+    if query in norms:
+        return 100.0
     if len(norms) == 1:
         score: float = fuzz.token_set_ratio(query, norms[0], score_cutoff=cutoff)
         return score
@@ -166,41 +153,41 @@ _RELATION: dict[tuple[Category, Category], int] = {
 }
 """2 = same category, 1 = related, 0 = unrelated."""
 
-_NEEDED: dict[tuple[int, bool], float] = {
-    (2, True): 0.0,
-    (2, False): SAME_CATEGORY_NEAR,
-    (1, True): RELATED_CATEGORY_STRONG,
-    (1, False): RELATED_CATEGORY_NEAR,
-    (0, True): UNRELATED_CATEGORY,
-    (0, False): UNRELATED_CATEGORY,
-}
+_NEEDED: dict[tuple[int, bool], float] = {(2, True): 0.0, (2, False): SAME_CATEGORY_NEAR}
+_NEEDED |= {(1, True): RELATED_CATEGORY_STRONG, (1, False): RELATED_CATEGORY_NEAR}
+_NEEDED |= {(0, True): UNRELATED_CATEGORY, (0, False): UNRELATED_CATEGORY}
 """Message similarity needed to merge, by (category relation, strong line match)."""
 
 
 def _best_cluster(entry: _Entry, eligible: list[_Cluster], cache: dict[str, str]) -> _Cluster | None:
     """The cluster this finding belongs to among reachable clusters lacking its seat (nearest first).
 
-    Each candidate that clears its similarity bar is scored: similarity + 15 for a strong
-    line match + 5 per degree of category kinship; the best score wins, the nearest on ties.
+    Each candidate that clears its similarity bar is scored: similarity + a bonus (15 for a
+    strong line match, 5 per degree of category kinship). Candidates are tried by bonus,
+    so the search stops as soon as no remaining one could beat the best score; ties go to
+    the larger bonus, then the nearer cluster.
     """
-    start, end, category = entry[_START], entry[_END], entry[_CATEGORY]
-    best: _Cluster | None = None
-    best_score = -1.0
-    query: str | None = None
+    start, end, _, message, _, category, _ = entry
+    ranked = []
     for cluster in eligible:
         overlap = min(end, cluster.end) - start + 1  # clusters never start after a later finding
         strong = overlap * 2 >= max(end, cluster.end) - cluster.start + 1
         relation = _RELATION[category, cluster.category]
-        bonus = (15.0 if strong else 0.0) + 5.0 * relation
+        ranked.append(((15.0 if strong else 0.0) + 5.0 * relation, _NEEDED[relation, strong], cluster))
+    ranked.sort(key=_BY_BONUS, reverse=True)
+    query = _normalized(message, cache)
+    best: _Cluster | None = None
+    best_score = -1.0
+    for bonus, needed, cluster in ranked:
         if 100.0 + bonus <= best_score:
-            continue
-        if query is None:
-            query = _normalized(entry[_MESSAGE], cache)
-        needed = _NEEDED[relation, strong]
+            break
         similarity = _similarity(query, cluster.texts(cache), max(needed, best_score - bonus))
         if similarity >= needed and similarity + bonus > best_score:
             best, best_score = cluster, similarity + bonus
     return best
+
+
+_BY_BONUS = itemgetter(0)
 
 
 def _cluster(entries: list[_Entry], seat_count: int) -> list[_Cluster]:
@@ -216,7 +203,7 @@ def _cluster(entries: list[_Entry], seat_count: int) -> list[_Cluster]:
     current_start = 0
     window = 4 * MAX_CANDIDATES
     for entry in entries:
-        start, end, seat = entry[_START], entry[_END], entry[_SEAT]
+        start, end, seat, _, _, category, _ = entry
         chosen: _Cluster | None = None
         if active:
             if start != current_start:
@@ -229,7 +216,7 @@ def _cluster(entries: list[_Entry], seat_count: int) -> list[_Cluster]:
                 only = eligible[0]
                 only_end = only.end
                 if (
-                    only.category is entry[_CATEGORY]
+                    only.category is category
                     and 2 * ((end if end < only_end else only_end) - start + 1)
                     >= (end if end > only_end else only_end) - only.start + 1
                 ):
@@ -252,19 +239,12 @@ def _cluster(entries: list[_Entry], seat_count: int) -> list[_Cluster]:
     return clusters
 
 
-def _weighted_winner(votes: dict[Any, float], priority: Mapping[Any, int]) -> Any:
-    """The option with the largest summed weight; ties go to the lowest priority number."""
-    if len(votes) == 1:
-        return next(iter(votes))
-    return min(votes, key=lambda option: (-votes[option], priority[option]))
-
-
 def _fix_text(replacement: str) -> str:
     """A replacement with whitespace runs collapsed and blank lines dropped."""
     return "\n".join(" ".join(line.split()) for line in replacement.splitlines() if line.strip())
 
 
-def _fix_groups(proposals: Mapping[str, Fix], weights: Mapping[str, float]) -> list[dict[str, Any]]:
+def _fix_fields(proposals: Mapping[str, Fix], weights: Mapping[str, float]) -> list[dict[str, Any]]:
     """RankedFix fields for each distinct fix among the proposals, best first (see `rank_fixes`)."""
     groups: list[tuple[int, int, str, list[str], Fix]] = []
     for seat in sorted(proposals, key=lambda name: (-weights.get(name, 1.0), name)):
@@ -282,7 +262,7 @@ def _fix_groups(proposals: Mapping[str, Fix], weights: Mapping[str, float]) -> l
         groups.sort(
             key=lambda group: (-len(group[3]), -sum(weights.get(seat, 1.0) for seat in group[3]), group[3])
         )
-    return [{"fix": fix, "votes": len(seats), "models": seats} for _, _, _, seats, fix in groups]
+    return [{"fix": fix, "votes": len(seats), "models": seats} for *_, seats, fix in groups]
 
 
 def rank_fixes(proposals: Mapping[str, Fix], weights: Mapping[str, float] | None = None) -> list[RankedFix]:
@@ -291,7 +271,7 @@ def rank_fixes(proposals: Mapping[str, Fix], weights: Mapping[str, float] | None
     Fixes for the same lines whose replacements are identical or near-identical after
     whitespace normalization count as one; the highest-weight seat's text represents it.
     """
-    return [RankedFix.model_validate(fields) for fields in _fix_groups(proposals, weights or {})]
+    return [RankedFix.model_validate(fields) for fields in _fix_fields(proposals, weights or {})]
 
 
 def _merged(
@@ -305,42 +285,40 @@ def _merged(
     """
     members = cluster.members
     if len(members) > 1:
-        if uniform:
-            members.sort(key=_BY_SEAT)
-        else:
-            members.sort(key=lambda entry: (-weights[entry[_SEAT]], entry[_SEAT]))
-    severity_votes: dict[Severity, float] = {}
-    category_votes: dict[Category, float] = {}
-    opinions = []
-    proposals = {}
-    for start, end, seat, message, _, category, finding in members:
-        weight = weights[seat]
-        severity = finding.severity
-        severity_votes[severity] = severity_votes.get(severity, 0.0) + weight
-        category_votes[category] = category_votes.get(category, 0.0) + weight
-        opinions.append(
-            {
-                "model": seat,
-                "message": message,
-                "severity": severity,
-                "category": category,
-                "start_line": start,
-                "end_line": end,
-            }
+        members.sort(key=_BY_SEAT if uniform else lambda entry: (-weights[entry[2]], entry[2]))
+    opinions: list[dict[str, Any]] = [
+        {
+            "model": seat,
+            "message": text,
+            "severity": finding.severity,
+            "category": kind,
+            "start_line": start,
+            "end_line": end,
+        }
+        for start, end, seat, text, _, kind, finding in members
+    ]
+    severity, category, message = opinions[0]["severity"], cluster.category, opinions[0]["message"]
+    proposals = {entry[2]: entry[6].fix for entry in members if entry[6].fix is not None}
+    if len(members) > 1:
+        severity_votes: dict[Severity, float] = {}
+        category_votes: dict[Category, float] = {}
+        for _, _, seat, _, _, kind, finding in members:
+            severity_votes[finding.severity] = severity_votes.get(finding.severity, 0.0) + weights[seat]
+            category_votes[kind] = category_votes.get(kind, 0.0) + weights[seat]
+        severity = min(severity_votes, key=lambda option: (-severity_votes[option], SEVERITY_RANK[option]))
+        category = min(
+            category_votes, key=lambda option: (-category_votes[option], CATEGORY_PRIORITY[option])
         )
-        if finding.fix is not None:
-            proposals[seat] = finding.fix
-    severity = _weighted_winner(severity_votes, SEVERITY_RANK)
-    category = _weighted_winner(category_votes, CATEGORY_PRIORITY)
-    message = members[0][_MESSAGE]
-    if len(members) > 1 and (len(severity_votes) > 1 or len(category_votes) > 1):
-        top = weights[members[0][_SEAT]]
-        message = min(
-            (entry for entry in members if weights[entry[_SEAT]] == top),
-            key=lambda entry: (entry[_FINDING].severity is not severity, entry[_CATEGORY] is not category),
-        )[_MESSAGE]
-    votes = len(members)
-    if panel >= 3 and votes < min_agreement and severity is not Severity.HINT:
+        if len(severity_votes) > 1 or len(category_votes) > 1:
+            top = weights[members[0][2]]
+            message = min(
+                (opinion for opinion in opinions if weights[opinion["model"]] == top),
+                key=lambda opinion: (
+                    opinion["severity"] is not severity,
+                    opinion["category"] is not category,
+                ),
+            )["message"]
+    if panel >= 3 and len(members) < min_agreement and severity is not Severity.HINT:
         severity = Severity.INFO
     return {
         "start_line": cluster.start,
@@ -348,16 +326,16 @@ def _merged(
         "severity": severity,
         "category": category,
         "message": message,
-        "votes": votes,
+        "votes": len(members),
         "panel": panel,
-        "models": [entry[_SEAT] for entry in members],
+        "models": [opinion["model"] for opinion in opinions],
         "opinions": opinions,
-        "fixes": _fix_groups(proposals, weights) if proposals else [],
+        "fixes": _fix_fields(proposals, weights) if proposals else [],
     }
 
 
-_BY_SEAT = itemgetter(_SEAT)
-_MERGED_LIST = TypeAdapter(list[MergedFinding])
+_BY_SEAT = itemgetter(2)  # An entry's seat.
+_MERGED_FINDINGS = TypeAdapter(list[MergedFinding])
 
 
 def merge_findings(
@@ -390,7 +368,7 @@ def merge_findings(
         ]
         entries.sort()
         clusters = _cluster(entries, len(seats))
-        merged = _MERGED_LIST.validate_python(
+        merged = _MERGED_FINDINGS.validate_python(
             [_merged(cluster, len(seats), seat_weights, uniform, min_agreement) for cluster in clusters]
         )
         merged.sort(key=merged_sort_key)

@@ -128,7 +128,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--bare", action="store_true", help="print ChorusConfig's schema without the section")
     parser.add_argument("--section", default=SETTINGS_SECTION, help="settings section name (default: chorus)")
     options = parser.parse_args(argv)
-    schema = chorus_config_schema() if options.bare else client_settings_schema(options.section)
+    if options.bare:
+        schema = {"$schema": SCHEMA_DIALECT, **chorus_config_schema()}
+    else:
+        schema = client_settings_schema(options.section)
     sys.stdout.write(render(schema))
     return 0
 

@@ -60,7 +60,7 @@ class ChorusLanguageServer(LanguageServer):
         capabilities = getattr(self.protocol, "client_capabilities", None)
         if capabilities is None:
             return False
-        return bool(get_capability(capabilities, capability, False))  # type: ignore[call-overload]
+        return bool(get_capability(capabilities, capability, False))
 
     def show_message(self, message: str, kind: types.MessageType = types.MessageType.Info) -> None:
         """Tell the user something with `window/showMessage` (and log it)."""
@@ -92,6 +92,19 @@ async def shutdown(ls: ChorusLanguageServer, params: None) -> None:
     await close_clients()
 
 
+async def exit_server(ls: ChorusLanguageServer, params: None) -> None:
+    """Leave at once, skipping interpreter teardown.
+
+    The client has its shutdown reply and the model clients were closed then;
+    litellm's exit hooks would spend seconds opening a fresh event loop to close
+    them again, and the stdin reader thread cannot be joined while the client
+    keeps the pipe open.
+    """
+    logging.shutdown()
+    sys.stderr.flush()
+    os._exit(0 if ls.protocol._shutdown else 1)
+
+
 def create_server() -> ChorusLanguageServer:
     """A server with every feature registered."""
     from server.features import (
@@ -107,6 +120,7 @@ def create_server() -> ChorusLanguageServer:
 
     server = ChorusLanguageServer()
     server.feature(types.SHUTDOWN)(shutdown)
+    server.feature(types.EXIT)(exit_server)
     for feature in (configuration, documents, progress, review, implement, explain, code_actions, models):
         feature.register(server)
     return server

@@ -57,7 +57,7 @@ class ChorusProtocol(LanguageServerProtocol):
         super().__init__(server, converter)
         self.command_tasks: dict[MsgId, asyncio.Task[Any]] = {}
 
-    def get_message_type(self, method: str) -> type[Any] | None:
+    def get_message_type(self, method: str) -> type[Any] | None:  # type: ignore[override]  # pygls caches it
         """Chorus's envelope types first, then lsprotocol's."""
         return MESSAGE_TYPES.get(method) or super().get_message_type(method)
 

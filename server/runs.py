@@ -52,6 +52,8 @@ async def run_panel(
                 await on_result(event.result)
 
         result = await pipeline(config, on_event)
+        if result.notice is None and ls.settings.notice:
+            result = result.model_copy(update={"notice": ls.settings.notice})
         if result.models and all_failed(result.models):
             reason = failure_summary(result.models)
             progress.fail(f"no model answered: {reason}")

@@ -38,22 +38,11 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE_DIR = REPO_ROOT / "clients" / "jetbrains"
 TEMPLATE_FILES = ("template.json", "settings.json", "settings.schema.json", "initializationOptions.json")
 
-REVIEWED_LANGUAGES = {
-    "python": "x.py",
-    "javascript": "x.js",
-    "javascriptreact": "x.jsx",
-    "typescript": "x.ts",
-    "typescriptreact": "x.tsx",
-    "java": "X.java",
-    "kotlin": "x.kt",
-    "go": "x.go",
-    "rust": "x.rs",
-    "c": "x.c",
-    "cpp": "x.cpp",
-    "csharp": "X.cs",
-    "php": "x.php",
-    "ruby": "x.rb",
-}
+REVIEWED_LANGUAGES = dict(
+    pair.split("=")
+    for pair in "python=x.py javascript=x.js javascriptreact=x.jsx typescript=x.ts typescriptreact=x.tsx "
+    "java=X.java kotlin=x.kt go=x.go rust=x.rs c=x.c cpp=x.cpp csharp=X.cs php=x.php ruby=x.rb".split()
+)
 """languageId → a file name LSP4IJ must map to it (the languages the issue lists)."""
 
 
@@ -107,21 +96,11 @@ def test_every_language_id_is_one_the_server_knows() -> None:
 
 
 def test_settings_schema_is_what_the_pydantic_models_generate() -> None:
-    text = (TEMPLATE_DIR / "settings.schema.json").read_text(encoding="utf-8")
-    assert json.loads(text) == client_settings_schema()
-    assert text == render(client_settings_schema()), "regenerate: python -m orchestration.settings_schema"
-
-
-def test_the_generator_command_prints_the_shipped_schema() -> None:
-    printed = subprocess.run(
-        [sys.executable, "-m", "orchestration.settings_schema"],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=60,
-    ).stdout
-    assert printed == (TEMPLATE_DIR / "settings.schema.json").read_text(encoding="utf-8")
+    shipped = (TEMPLATE_DIR / "settings.schema.json").read_text(encoding="utf-8")
+    assert json.loads(shipped) == client_settings_schema()
+    command = [sys.executable, "-m", "orchestration.settings_schema"]
+    printed = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, check=True, timeout=60)
+    assert printed.stdout == shipped == render(client_settings_schema()), "regenerate settings.schema.json"
 
 
 def test_schema_describes_every_setting_with_its_default() -> None:
@@ -217,14 +196,7 @@ def server_environment(tmp_path: Path) -> dict[str, str]:
 
 
 # -- a minimal LSP4IJ stand-in ----------------------------------------------------------------------
-CODE_ACTION_KINDS = [
-    "quickfix",
-    "refactor",
-    "refactor.extract",
-    "refactor.inline",
-    "refactor.rewrite",
-    "source",
-]
+CODE_ACTION_KINDS = "quickfix refactor refactor.extract refactor.inline refactor.rewrite source".split()
 LSP4IJ_CAPABILITIES: dict[str, Any] = {
     "workspace": {
         "applyEdit": True,
@@ -305,6 +277,10 @@ class Editor:
         def register_capability(params: types.RegistrationParams) -> None:
             return None
 
+        @self.client.feature("chorus/status")
+        def ignore_status(params: Any) -> None:
+            """LSP4IJ ignores notifications it does not know; so does this client, quietly."""
+
         @self.client.feature(types.WINDOW_SHOW_MESSAGE_REQUEST)
         def pick_first(params: types.ShowMessageRequestParams) -> types.MessageActionItem | None:
             self.message_requests.append(params)
@@ -320,9 +296,10 @@ class Editor:
     def shown_documents(self) -> list[types.ShowDocumentParams]:
         return self.client.shown_documents
 
-    def open(self, path: Path, text: str, language_id: str) -> str:
+    def open(self, path: Path, text: str) -> str:
+        """Open a file with the languageId the template's mappings give it."""
         path.write_text(text, encoding="utf-8")
-        uri = path.as_uri()
+        uri, language_id = path.as_uri(), language_id_for(path.name) or "plaintext"
         self.texts[uri], self.versions[uri], self.language_ids[uri] = text, 1, language_id
         item = types.TextDocumentItem(uri=uri, language_id=language_id, version=1, text=text)
         self.client.text_document_did_open(types.DidOpenTextDocumentParams(text_document=item))
@@ -361,7 +338,7 @@ class Editor:
         """What LSP4IJ does with a code action that carries a command."""
         assert command is not None
         params = types.ExecuteCommandParams(command=command.command, arguments=command.arguments)
-        return await asyncio.wait_for(self.client.workspace_execute_command_async(params), 20)
+        return await asyncio.wait_for(self.client.workspace_execute_command_async(params), 60)
 
     def apply_workspace_edit(self, edit: types.WorkspaceEdit) -> None:
         """Apply every text edit locally (bottom-up) and tell the server with incremental didChange."""
@@ -476,6 +453,11 @@ DISCOUNT_BODY = (
     "  return total * (1 - percent / 100);\n"
     "}"
 )
+GUARD_FIX = {
+    "start_line": LOOP_LINE + 1,
+    "end_line": LOOP_LINE + 1,
+    "replacement": "    total += prices[i] ?? 0;\n",
+}
 OFF_BY_ONE = {
     "start_line": LOOP_LINE,
     "end_line": LOOP_LINE,
@@ -496,7 +478,7 @@ async def test_review_from_a_code_action_publishes_agreement_counts_and_a_quick_
     try:
         commands = editor.capabilities.execute_command_provider
         assert commands is not None and "chorus.reviewSelection" in commands.commands
-        uri = editor.open(tmp_path / "cart.ts", CART_TS, language_id_for("cart.ts") or "")
+        uri = editor.open(tmp_path / "cart.ts", CART_TS)
         assert editor.language_ids[uri] == "typescript"
 
         selection = types.Range(
@@ -511,6 +493,7 @@ async def test_review_from_a_code_action_publishes_agreement_counts_and_a_quick_
         loop = next(d for d in diagnostics if d.range.start.line == LOOP_LINE - 1)
         assert loop.message.startswith("[2/3]") and "Off-by-one" in loop.message
         assert loop.severity == types.DiagnosticSeverity.Error
+        assert {info.message.split(":")[0] for info in loop.related_information or []} == {"claude", "codex"}
 
         reports = await wait_until(editor.finished_progress)
         begin, *middle, end = reports
@@ -535,7 +518,7 @@ async def test_implement_stub_is_applied_through_workspace_apply_edit(
         panel_answers(model_server, seat, implement=DISCOUNT_BODY)
     editor = await start_editor(model_server, tmp_path, ["claude", "codex"])
     try:
-        uri = editor.open(tmp_path / "cart.ts", CART_TS, language_id_for("cart.ts") or "")
+        uri = editor.open(tmp_path / "cart.ts", CART_TS)
         cursor = types.Position(line=9, character=4)
         actions = await editor.code_actions(uri, types.Range(start=cursor, end=cursor))
         implement = next(a for a in actions if a.command and a.command.command == "chorus.implementStub")
@@ -558,29 +541,32 @@ async def test_explain_opens_the_explanation_as_a_document(
 ) -> None:
     explanation = "`prices[i]` is `undefined` when `i == prices.length`, so `total` becomes NaN."
     for seat in ("claude", "codex"):
-        panel_answers(model_server, seat, explanation=explanation, explain_fix=OFF_BY_ONE["fix"])
+        panel_answers(model_server, seat, explanation=explanation, explain_fix=GUARD_FIX)
     editor = await start_editor(model_server, tmp_path, ["claude", "codex"])
     try:
-        uri = editor.open(tmp_path / "cart.ts", CART_TS, language_id_for("cart.ts") or "")
+        uri = editor.open(tmp_path / "cart.ts", CART_TS)
         start, end = types.Position(line=LOOP_LINE, character=4), types.Position(line=LOOP_LINE, character=21)
-        eslint = types.Diagnostic(
+        ts_error = types.Diagnostic(
             range=types.Range(start=start, end=end),
             message="Object is possibly 'undefined'.",
             source="ts",
             code=2532,
             severity=types.DiagnosticSeverity.Error,
         )
-        actions = await editor.code_actions(uri, eslint.range, [eslint])
+        actions = await editor.code_actions(uri, ts_error.range, [ts_error])
         explain = next(a for a in actions if a.command and a.command.command == "chorus.explainDiagnostics")
         assert explain.title == "Explain with Chorus"
-        await editor.execute(explain.command)
+        answer = await editor.execute(explain.command)
 
         shown = await wait_until(lambda: editor.shown_documents)
         document = Path(shown[0].uri.removeprefix("file://"))
         assert document.suffix == ".md"
         assert explanation in await asyncio.to_thread(document.read_text, encoding="utf-8")
         assert "Object is possibly 'undefined'" in model_server.requests_for("claude")[0].prompt
+        assert answer["fixes"] and answer["models"][0]["status"] == "ok"
         offer = await wait_until(lambda: editor.message_requests)
         assert "fix" in offer[0].message.lower()
+        await wait_until(lambda: editor.applied_edits)
+        assert "total += prices[i] ?? 0;" in editor.text(uri)
     finally:
         await editor.close()

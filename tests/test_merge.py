@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 import time
 
-from orchestration.findings import Category, Finding, Fix, MergedFinding, Severity
+from orchestration.findings import Category, Finding, Fix, MergedFinding, ModelOpinion, RankedFix, Severity
 from orchestration.merge import merge_findings, normalize_message, rank_fixes
 
 
@@ -369,3 +369,15 @@ def test_ten_thousand_findings_merge_well_under_a_second() -> None:
 def test_normalize_message_drops_punctuation_case_and_stopwords() -> None:
     assert normalize_message("Off-by-one: the loop reads PAST the end!") == "off one loop reads past end"
     assert normalize_message("naïve café — ok") == "naïve café — ok"
+
+
+def test_merged_findings_are_valid_models() -> None:
+    findings = random_findings(300, 4, seed=5)
+    merged = merge_findings(findings, answered=list(findings))
+    assert any(item.fixes for item in merged)
+    for item in merged:
+        assert MergedFinding.model_validate_json(item.model_dump_json()) == item
+        assert all(isinstance(opinion, ModelOpinion) for opinion in item.opinions)
+        assert all(isinstance(fix, RankedFix) for fix in item.fixes)
+    edited = merged[0].model_copy(update={"message": "edited"})
+    assert (edited.message, merged[0].message != "edited") == ("edited", True)

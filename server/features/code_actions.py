@@ -38,6 +38,13 @@ def is_empty(selection: types.Range) -> bool:
     return selection.start == selection.end
 
 
+def kind_name(kind: types.CodeActionKind | str | None) -> str:
+    """'quickfix' for `CodeActionKind.QuickFix` and for "quickfix"."""
+    if isinstance(kind, types.CodeActionKind):
+        return kind.value
+    return kind or ""
+
+
 def wanted(kind: str, only: list[str] | None) -> bool:
     """Whether a code action of `kind` passes the client's `only` filter."""
     return not only or any(kind == prefix or kind.startswith(prefix + ".") for prefix in only)
@@ -119,8 +126,8 @@ async def text_document_code_action(
     for diagnostic in diagnostics:
         if diagnostic.source == DIAGNOSTIC_SOURCE:
             actions.extend(fix_actions(ls, uri, diagnostic))
-    only = [str(kind) for kind in params.context.only or []]
-    return [action for action in actions if wanted(str(action.kind or ""), only)]
+    only = [kind_name(kind) for kind in params.context.only or []]
+    return [action for action in actions if wanted(kind_name(action.kind), only)]
 
 
 def register(server: ChorusLanguageServer) -> None:

@@ -23,6 +23,7 @@ from pygls.uris import to_fs_path
 
 from orchestration.config import ChorusConfig, ConfigError, Task, load_config, merge_settings
 from orchestration.errors import NoPanelError
+from orchestration.local_panel import choose_config
 from server.messages import CONFIG_SECTION
 
 if TYPE_CHECKING:
@@ -81,8 +82,6 @@ class SettingsState:
             kept = " (the previous settings stay in force)" if self.config is not None else ""
             ls.show_message(f"Chorus: {error}{kept}", types.MessageType.Error)
             return False
-        from orchestration.local_panel import choose_config
-
         try:
             chosen, notice = choose_config(loaded, os.environ)
             problem = None

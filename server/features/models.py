@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from orchestration.config import ChorusConfig
+from orchestration.config import ChorusConfig, Task
 from server.messages import MODELS, ModelsParams
 
 if TYPE_CHECKING:
     from server.app import ChorusLanguageServer
 
 JSON = dict[str, Any]
-TASKS = ("review", "implement", "explain")
+TASKS: tuple[Task, ...] = ("review", "implement", "explain")
 
 
 def seat_rows(config: ChorusConfig | None, ls: ChorusLanguageServer) -> list[JSON]:

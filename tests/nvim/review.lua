@@ -78,7 +78,8 @@ local ok, failure = pcall(function()
 
   vim.lsp.handlers["$/progress"] = (function(default)
     return function(err, result, ctx, config)
-      table.insert(summary.progress, { kind = result.value.kind, title = result.value.title, message = result.value.message })
+      local value = result.value or {}
+      table.insert(summary.progress, { kind = value.kind, title = value.title, message = value.message })
       return default(err, result, ctx, config)
     end
   end)(vim.lsp.handlers["$/progress"])
@@ -108,8 +109,9 @@ local ok, failure = pcall(function()
 
   -- Select the whole function and ask for code actions, as `:lua vim.lsp.buf.range_code_action()` does.
   local uri = vim.uri_from_bufnr(bufnr)
-  local last = vim.api.nvim_buf_line_count(bufnr)
-  local selection = { start = { line = 0, character = 0 }, ["end"] = { line = last - 1, character = 0 } }
+  local last = vim.api.nvim_buf_line_count(bufnr) - 1
+  local last_text = vim.api.nvim_buf_get_lines(bufnr, last, last + 1, true)[1]
+  local selection = { start = { line = 0, character = 0 }, ["end"] = { line = last, character = #last_text } }
   local actions = request(bufnr, "textDocument/codeAction", {
     textDocument = { uri = uri },
     range = selection,
@@ -124,7 +126,7 @@ local ok, failure = pcall(function()
   check(review ~= nil, "a 'Review selection with Chorus' code action", actions)
   summary.review_title = review.title
 
-  request(bufnr, "workspace/executeCommand", review.command, 20000)
+  request(bufnr, "workspace/executeCommand", review.command, 60000)
   local published = vim.wait(10000, function()
     return #chorus_diagnostics(bufnr) > 0
   end, 20)

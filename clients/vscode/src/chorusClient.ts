@@ -34,6 +34,16 @@ import type { ChorusStatusBar } from './ui';
 const CRASH_WINDOW_MS = 3 * 60 * 1000;
 const MAX_RESTARTS = 3;
 
+/**
+ * A LanguageClient that logs its own errors instead of showing them: the extension shows one notification
+ * per problem itself (vscode-languageclient would show two or three for a server that dies while starting).
+ */
+class ChorusLanguageClient extends LanguageClient {
+  override error(message: string, data?: unknown, _showNotification?: boolean | 'force'): void {
+    super.error(message, data, false);
+  }
+}
+
 /** Read the server-facing part of the `chorus` settings. */
 export function readChorusSection(): ChorusSection {
   const configuration = vscode.workspace.getConfiguration('chorus');
@@ -47,6 +57,8 @@ export class ChorusClient implements vscode.Disposable {
   launchProblem: LaunchProblem | undefined;
   private readonly disposables: vscode.Disposable[] = [];
   private crashTimes: number[] = [];
+  /** True once the server answered `initialize`: before that a closed connection is a start failure. */
+  private running = false;
   private starting: Promise<void> | undefined;
 
   constructor(
@@ -77,6 +89,7 @@ export class ChorusClient implements vscode.Disposable {
   async stop(): Promise<void> {
     const client = this.client;
     this.client = undefined;
+    this.running = false;
     if (client !== undefined) {
       try {
         await client.stop(5000);
@@ -133,19 +146,22 @@ export class ChorusClient implements vscode.Disposable {
       args: candidate.args,
       options: { cwd: workspaceFolder, env: process.env },
     };
-    const client = new LanguageClient('chorus', 'Chorus', serverOptions, this.clientOptions());
+    const client = new ChorusLanguageClient('chorus', 'Chorus', serverOptions, this.clientOptions());
     client.onNotification(StatusNotificationMethod, (status: StatusParams) => {
       this.statusBar.showServerStatus(status);
     });
     this.client = client;
+    this.running = false;
     try {
       await client.start();
+      this.running = true;
       this.statusBar.showServerStatus({ state: 'idle', message: 'ready' });
       this.output.info('Server started.');
     } catch (error) {
       const message = error instanceof Error ? error.message : String(error);
       this.output.error(`The server failed to start: ${message}`);
       this.client = undefined;
+      void client.dispose().catch(() => undefined);
       this.launchProblem = {
         message: `Chorus: the server exited while starting (${message}). See the output for its error.`,
         setting: candidate.source === 'serverCommand' ? 'chorus.serverCommand' : 'chorus.interpreter',
@@ -208,6 +224,9 @@ export class ChorusClient implements vscode.Disposable {
   }
 
   private onServerClosed(): { action: CloseAction; handled: boolean } {
+    if (!this.running) {
+      return { action: CloseAction.DoNotRestart, handled: true };
+    }
     const now = Date.now();
     this.crashTimes = [...this.crashTimes.filter((time) => now - time < CRASH_WINDOW_MS), now];
     if (this.crashTimes.length <= MAX_RESTARTS) {

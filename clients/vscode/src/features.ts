@@ -21,6 +21,7 @@ import {
   type ExplainDiagnosticsResult,
   type ImplementCandidate,
   type ImplementStubResult,
+  type LspDiagnostic,
   type LspPosition,
   type LspRange,
   type ModelsResult,
@@ -125,10 +126,12 @@ export class ChorusFeatures {
     const inRange = vscode.languages
       .getDiagnostics(document.uri)
       .filter((diagnostic) => diagnostic.range.intersection(target.range) !== undefined);
+    /** The code action passes the diagnostics it was offered for (LSP form) as a third argument. */
+    const given = Array.isArray(args[2]) ? (args[2] as LspDiagnostic[]) : undefined;
     const result = await this.request<ExplainDiagnosticsResult>(client, 'explaining', ExplainDiagnosticsMethod, {
       textDocument: { uri: client.code2ProtocolConverter.asUri(document.uri) },
       range: client.code2ProtocolConverter.asRange(target.range),
-      diagnostics: await client.code2ProtocolConverter.asDiagnostics(inRange),
+      diagnostics: given ?? (await client.code2ProtocolConverter.asDiagnostics(inRange)),
     });
     if (!result) {
       return undefined;

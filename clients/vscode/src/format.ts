@@ -18,6 +18,8 @@ import type {
 export interface StatusView {
   text: string;
   tooltip: string;
+  /** What screen readers (and the end-to-end test) read: "Chorus busy: reviewing: 2 of 3 models". */
+  label: string;
   kind: 'idle' | 'busy' | 'error' | 'starting' | 'stopped';
 }
 
@@ -29,19 +31,23 @@ export function statusView(status: StatusParams): StatusView {
     return {
       text: `$(sync~spin) Chorus: ${text}`,
       tooltip: `Chorus is ${text}. Click to cancel.`,
+      label: `Chorus busy: ${text}`,
       kind: 'busy',
     };
   }
   if (status.state === 'error') {
+    const detail = message.length > 0 ? message : 'error';
     return {
       text: '$(error) Chorus',
-      tooltip: `Chorus: ${message.length > 0 ? message : 'error'}. Click to open the output.`,
+      tooltip: `Chorus: ${detail}. Click to open the output.`,
+      label: `Chorus error: ${detail}`,
       kind: 'error',
     };
   }
   return {
     text: '$(comment-discussion) Chorus',
     tooltip: `Chorus: ${message.length > 0 ? message : 'idle'}. Click to open the output.`,
+    label: 'Chorus idle',
     kind: 'idle',
   };
 }
@@ -59,11 +65,12 @@ function describeActive(active: StatusParams['active']): string {
 /** The status bar while the server is starting or could not be started. */
 export function lifecycleView(kind: 'starting' | 'stopped', detail?: string): StatusView {
   if (kind === 'starting') {
-    return { text: '$(loading~spin) Chorus', tooltip: 'Chorus: starting the server…', kind };
+    return { text: '$(loading~spin) Chorus', tooltip: 'Chorus: starting the server…', label: 'Chorus starting', kind };
   }
   return {
     text: '$(circle-slash) Chorus',
     tooltip: `Chorus is not running${detail ? `: ${detail}` : ''}. Click to open the output.`,
+    label: `Chorus stopped${detail ? `: ${detail}` : ''}`,
     kind,
   };
 }

@@ -38,15 +38,22 @@ export interface LaunchProblem {
 
 export type ProbeOutcome =
   | { ok: true }
-  | { ok: false; reason: 'missing' | 'not-executable' | 'package-missing' | 'broken'; detail: string };
+  | { ok: false; reason: 'missing' | 'not-executable' | 'package-missing' | 'too-old' | 'broken'; detail: string };
 
 export type LaunchResolution =
   | { ok: true; candidate: LaunchCandidate }
   | { ok: false; problem: LaunchProblem; tried: LaunchCandidate[] };
 
-/** Python run by the probe: exit 0 when chorus-lsp (or its `server` package) is importable, 3 otherwise. */
+/**
+ * Python run by the probe: exit 0 when chorus-lsp (or its `server` package) is importable, 3 when it is not,
+ * 4 when Python is older than 3.11. The current directory is dropped from `sys.path` first, as the server is
+ * started with `-P`: a workspace's own `server/` folder must not pass for Chorus.
+ */
 export const PYTHON_PROBE = [
-  'import importlib.metadata as m, importlib.util as u, sys',
+  'import sys',
+  "sys.path[:] = [p for p in sys.path if p not in ('', '.')]",
+  'if sys.version_info < (3, 11): sys.exit(4)',
+  'import importlib.metadata as m, importlib.util as u',
   'try:',
   "    m.version('chorus-lsp'); sys.exit(0)",
   'except m.PackageNotFoundError:',
@@ -73,8 +80,9 @@ export function planLaunch(inputs: LaunchInputs): LaunchCandidate[] {
   return candidates;
 }
 
+/** `-P` keeps the workspace folder (the server's cwd) off `sys.path`, so a project's `server/` cannot shadow Chorus. */
 function pythonCandidate(source: LaunchSource, interpreter: string): LaunchCandidate {
-  return { source, command: interpreter, args: ['-m', 'server', 'serve'], probe: 'python' };
+  return { source, command: interpreter, args: ['-P', '-m', 'server', 'serve'], probe: 'python' };
 }
 
 /** Expand `~` and `${workspaceFolder}` in a configured path. */
@@ -124,6 +132,7 @@ export async function probeCandidate(
   candidate: LaunchCandidate,
   env: NodeJS.ProcessEnv,
   timeoutMs = 15000,
+  cwd?: string,
 ): Promise<ProbeOutcome> {
   const resolved = await findOnPath(candidate.command, env.PATH);
   if (resolved === undefined) {
@@ -138,13 +147,13 @@ export async function probeCandidate(
   if (candidate.probe === 'executable') {
     return { ok: true };
   }
-  return runPythonProbe(resolved, env, timeoutMs);
+  return runPythonProbe(resolved, env, timeoutMs, cwd);
 }
 
-function runPythonProbe(interpreter: string, env: NodeJS.ProcessEnv, timeoutMs: number): Promise<ProbeOutcome> {
+function runPythonProbe(interpreter: string, env: NodeJS.ProcessEnv, timeoutMs: number, cwd?: string): Promise<ProbeOutcome> {
   return new Promise((resolve) => {
     let stderr = '';
-    const child = spawn(interpreter, ['-c', PYTHON_PROBE], { env, stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn(interpreter, ['-c', PYTHON_PROBE], { env, cwd, stdio: ['ignore', 'ignore', 'pipe'] });
     const timer = setTimeout(() => child.kill(), timeoutMs);
     child.stderr.on('data', (chunk: Buffer) => {
       stderr += chunk.toString();
@@ -159,6 +168,8 @@ function runPythonProbe(interpreter: string, env: NodeJS.ProcessEnv, timeoutMs: 
         resolve({ ok: true });
       } else if (code === 3) {
         resolve({ ok: false, reason: 'package-missing', detail: `chorus-lsp is not installed in ${interpreter}` });
+      } else if (code === 4) {
+        resolve({ ok: false, reason: 'too-old', detail: `${interpreter} is older than Python 3.11` });
       } else {
         resolve({ ok: false, reason: 'broken', detail: stderr.trim().split('\n').slice(-3).join('\n') });
       }
@@ -207,6 +218,8 @@ function interpreterMessage(interpreter: string, outcome: Exclude<ProbeOutcome, 
       return `Chorus cannot start: the Python interpreter in ${where} (${interpreter}) does not exist.`;
     case 'not-executable':
       return `Chorus cannot start: the Python interpreter in ${where} (${interpreter}) is not executable.`;
+    case 'too-old':
+      return `Chorus cannot start: ${interpreter} (in ${where}) is older than Python 3.11, which Chorus needs.`;
     case 'package-missing':
       return (
         `Chorus cannot start: chorus-lsp is not installed in ${interpreter}. ` +

@@ -47,6 +47,7 @@ export class ChorusStatusBar implements vscode.Disposable {
   private render(): void {
     this.item.text = this.view.text;
     this.item.tooltip = this.view.tooltip;
+    this.item.accessibilityInformation = { label: this.view.label, role: 'button' };
     this.item.backgroundColor =
       this.view.kind === 'error' || this.view.kind === 'stopped'
         ? new vscode.ThemeColor('statusBarItem.errorBackground')

@@ -33,6 +33,7 @@ describe('statusView', () => {
     const view = statusView({ state: 'busy', message: 'reviewing: 2 of 3 models', active: 1 });
     assert.equal(view.text, '$(sync~spin) Chorus: reviewing: 2 of 3 models');
     assert.match(view.tooltip, /Click to cancel/);
+    assert.equal(view.label, 'Chorus busy: reviewing: 2 of 3 models');
     assert.equal(view.kind, 'busy');
   });
 

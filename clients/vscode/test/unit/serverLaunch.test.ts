@@ -1,7 +1,8 @@
 /** Unit tests for choosing and checking how to start `chorus serve`. */
 
 import assert from 'node:assert/strict';
-import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { spawnSync } from 'node:child_process';
+import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -17,6 +18,17 @@ import {
 } from '../../src/serverLaunch';
 
 let folder: string;
+
+const SYSTEM_PYTHON = '/usr/bin/python3';
+
+/** Debian's Python 3.11+, when it is there and has no chorus-lsp (so it must not find one in the cwd). */
+function bareSystemPython(): boolean {
+  const probe = spawnSync(SYSTEM_PYTHON, ['-c', "import sys, importlib.util as u; sys.exit(0 if sys.version_info >= (3, 11) and u.find_spec('server') is None else 1)"], {
+    cwd: tmpdir(),
+    env: { PATH: '/usr/bin:/bin', PYTHONNOUSERSITE: '1' },
+  });
+  return probe.status === 0;
+}
 
 async function script(name: string, body: string, mode = 0o755): Promise<string> {
   const file = path.join(folder, name);
@@ -41,7 +53,7 @@ describe('planLaunch', () => {
 
   it('runs the configured interpreter as `-m server serve`', () => {
     const plan = planLaunch({ serverCommand: [], interpreter: '/venv/bin/python', pythonExtensionInterpreter: '/other/python' });
-    assert.deepEqual(plan, [{ source: 'interpreter', command: '/venv/bin/python', args: ['-m', 'server', 'serve'], probe: 'python' }]);
+    assert.deepEqual(plan, [{ source: 'interpreter', command: '/venv/bin/python', args: ['-P', '-m', 'server', 'serve'], probe: 'python' }]);
   });
 
   it("tries the Python extension's interpreter, then chorus on PATH", () => {
@@ -49,7 +61,7 @@ describe('planLaunch', () => {
     assert.deepEqual(
       plan.map((candidate) => [candidate.source, candidate.command, candidate.args.join(' ')]),
       [
-        ['pythonExtension', '/env/bin/python', '-m server serve'],
+        ['pythonExtension', '/env/bin/python', '-P -m server serve'],
         ['path', 'chorus', 'serve'],
       ],
     );
@@ -93,6 +105,9 @@ describe('findOnPath and probeCandidate', () => {
     const broken = await script('python-broken', 'echo "Fatal Python error: boom" >&2; exit 1');
     const brokenOutcome = await probeCandidate(python(broken), env);
     assert.deepEqual(brokenOutcome, { ok: false, reason: 'broken', detail: 'Fatal Python error: boom' });
+    const old = await script('python-old', 'exit 4');
+    const oldOutcome = await probeCandidate(python(old), env);
+    assert.equal(oldOutcome.ok ? 'ok' : oldOutcome.reason, 'too-old');
     const good = await script('python-good', 'exit 0');
     assert.deepEqual(await probeCandidate(python(good), env), { ok: true });
   });
@@ -147,6 +162,17 @@ describe('resolveLaunch', () => {
     assert.ok(!byCommand.ok);
     assert.equal(byCommand.problem.setting, 'chorus.serverCommand');
     assert.match(byCommand.problem.message, /no-such-chorus\) was not found/);
+  });
+
+  it('does not take a server/ folder in the working directory for chorus-lsp', { skip: !bareSystemPython() }, async () => {
+    const workspace = path.join(folder, 'shadow');
+    await mkdir(path.join(workspace, 'server'), { recursive: true });
+    await mkdir(path.join(workspace, 'orchestration'), { recursive: true });
+    await writeFile(path.join(workspace, 'server', '__init__.py'), '');
+    await writeFile(path.join(workspace, 'orchestration', '__init__.py'), '');
+    const candidate: LaunchCandidate = { source: 'interpreter', command: SYSTEM_PYTHON, args: [], probe: 'python' };
+    const outcome = await probeCandidate(candidate, { PATH: '/usr/bin:/bin', PYTHONNOUSERSITE: '1' }, 15000, workspace);
+    assert.equal(outcome.ok ? 'ok' : outcome.reason, 'package-missing');
   });
 
   it('describes candidates for the log', () => {

@@ -1,0 +1,70 @@
+"""The explain pipeline end to end: seats explain over HTTP, explanations are combined or arbitrated."""
+
+from __future__ import annotations
+
+import json
+
+from orchestration.explain import explain_diagnostics
+from orchestration.requests import DiagnosticInput, ExplainRequest, SourceDocument
+from tests.fake_models import FakeModelServer, make_config
+
+APP = """\
+interface User {
+  name: string;
+  email?: string;
+}
+
+export function emailDomain(user: User): string {
+  return user.email.split("@")[1];
+}
+"""
+FIX = {"start_line": 7, "end_line": 7, "replacement": '  return user.email?.split("@")[1] ?? "";\n'}
+
+
+def app_request() -> ExplainRequest:
+    diagnostic = DiagnosticInput(
+        start_line=7, end_line=7, message="'user.email' is possibly 'undefined'.", source="ts", code="18048"
+    )
+    return ExplainRequest(
+        document=SourceDocument(path="src/app.ts", text=APP), start_line=7, end_line=7, diagnostics=[diagnostic]
+    )
+
+
+async def test_explanations_are_combined_and_fixes_ranked(model_server: FakeModelServer) -> None:
+    model_server.script("gemini", json.dumps({"explanation": "`email` is optional, so it may be undefined.", "fix": FIX}))
+    model_server.script("claude", json.dumps({"explanation": "The optional `email` can be undefined here.", "fix": FIX}))
+    config = make_config(model_server, ["gemini", "claude"])
+
+    result = await explain_diagnostics(app_request(), config)
+
+    assert "undefined" in result.explanation
+    assert len(result.fixes) == 1 and result.fixes[0].votes == 2
+    assert result.fixes[0].fix.start_line == 7
+    prompt = model_server.requests_for("gemini")[0].prompt
+    assert "'user.email' is possibly 'undefined'." in prompt and "18048" in prompt
+
+
+async def test_arbiter_synthesizes_one_explanation(model_server: FakeModelServer) -> None:
+    model_server.script("gemini", json.dumps({"explanation": "It may be undefined.", "fix": None}))
+    model_server.script("claude", json.dumps({"explanation": "The split result may be empty.", "fix": None}))
+    model_server.script("judge", "Both agree `email` is optional; they differ on the split. **Use `?.`.**")
+    config = make_config(
+        model_server, ["gemini", "claude", "judge"], panels={"explain": ["gemini", "claude"], "arbiter": "judge"}
+    )
+    result = await explain_diagnostics(app_request(), config)
+    assert result.arbiter is not None and result.arbiter.status == "ok"
+    assert "**Use `?.`.**" in result.explanation
+    judge_prompt = model_server.requests_for("judge")[0].prompt
+    assert "It may be undefined." in judge_prompt and "The split result may be empty." in judge_prompt
+
+
+async def test_arbiter_failure_falls_back_to_the_combined_text(model_server: FakeModelServer) -> None:
+    model_server.script("gemini", json.dumps({"explanation": "It may be undefined.", "fix": None}))
+    model_server.script("claude", json.dumps({"explanation": "Totally different: the regex is wrong.", "fix": None}))
+    model_server.script("judge", status=500)
+    config = make_config(
+        model_server, ["gemini", "claude", "judge"], panels={"explain": ["gemini", "claude"], "arbiter": "judge"}
+    )
+    result = await explain_diagnostics(app_request(), config)
+    assert result.arbiter is not None and result.arbiter.status == "error"
+    assert "It may be undefined." in result.explanation and "the regex is wrong" in result.explanation
