@@ -86,7 +86,7 @@ def split(timings: ReviewTimings) -> str:
 async def run(settings: Settings) -> ScenarioResult:
     """Measure fan-out overhead (3 and 10 models), first diagnostics and the quorum cut-off."""
     started = time.perf_counter()
-    reps = settings.reps(9, 2)
+    reps = settings.reps(9, 1)
     three = {"fan3_200ms": 0.2, "fan3_400ms": 0.4, "fan3_800ms": 0.8}
     ten = {f"fan10_{index}": 0.08 * (index + 1) for index in range(10)}
     straggler = {"cut_200ms": 0.2, "cut_400ms": 0.4, "cut_5000ms": 5.0}
@@ -94,7 +94,7 @@ async def run(settings: Settings) -> ScenarioResult:
         three_runs = await time_reviews(host, three, reps)
         ten_runs = await time_reviews(host, ten, reps)
         cut_runs = await time_reviews(
-            host, straggler, settings.reps(5, 1), policy={"quorum": 2, "grace": 0.3}, settle=0.3
+            host, straggler, settings.reps(5, 1), policy={"quorum": 2, "grace": 0.3}, settle=0.2
         )
     slowest_three, slowest_ten = max(three.values()), max(ten.values())
     overhead3 = [wall - slowest_three for wall in three_runs.walls]

@@ -109,7 +109,8 @@ async def run(settings: Settings) -> ScenarioResult:
     started = time.perf_counter()
     rounds = settings.reps(3, 1)
     in_flight = 10 if settings.quick else IN_FLIGHT
-    seats = {"busy_a": MODEL_LATENCY, "busy_b": MODEL_LATENCY, "busy_c": MODEL_LATENCY}
+    latency = 0.5 if settings.quick else MODEL_LATENCY
+    seats = {"busy_a": latency, "busy_b": latency, "busy_c": latency}
     actions: list[float] = []
     changes: list[float] = []
     idle: list[float] = []
@@ -167,7 +168,7 @@ async def run(settings: Settings) -> ScenarioResult:
         Measurement.report(
             "responsiveness_wall",
             "4. responsiveness",
-            f"{in_flight} reviews (models at 2 s): wall time",
+            f"{in_flight} reviews (models at {latency:g} s): wall time",
             median(walls) * ms,
             "ms",
         ),

@@ -29,7 +29,8 @@ async def run(settings: Settings) -> ScenarioResult:
     started = time.perf_counter()
     concurrent = 20 if settings.quick else CONCURRENT
     rounds = 2 if settings.quick else ROUNDS
-    seats = {"load_a": MODEL_LATENCY, "load_b": MODEL_LATENCY, "load_c": MODEL_LATENCY}
+    latency = 0.5 if settings.quick else MODEL_LATENCY
+    seats = {"load_a": latency, "load_b": latency, "load_c": latency}
     policy = {"max_parallel_calls": 3 * CONCURRENT}
     single: list[float] = []
     loaded: list[float] = []
@@ -85,10 +86,14 @@ async def run(settings: Settings) -> ScenarioResult:
             samples=rss,
         ),
     ]
-    model_ms = MODEL_LATENCY * 1000
+    model_ms = latency * 1000
     chart = {
         "bars": [
-            {"label": "1 review (3 models at 2 s)", "model_ms": model_ms, "chorus_ms": one * 1000 - model_ms},
+            {
+                "label": f"1 review (3 models at {latency:g} s)",
+                "model_ms": model_ms,
+                "chorus_ms": one * 1000 - model_ms,
+            },
             {
                 "label": f"{concurrent} concurrent reviews",
                 "model_ms": model_ms,

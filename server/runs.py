@@ -18,7 +18,6 @@ from pygls.exceptions import JsonRpcException
 from orchestration.config import ChorusConfig, Task
 from orchestration.errors import ChorusError
 from orchestration.panel import EventHandler, all_failed, failure_summary
-from orchestration.providers import ensure_litellm
 from orchestration.results import ExplainResult, ImplementResult, PanelEvent, ResultUpdate, ReviewResult
 from server.features.progress import PanelProgress
 
@@ -44,7 +43,6 @@ async def run_panel(
     """Run one pipeline under progress; `on_result` sees every partial and the final result."""
     config = ls.settings.require_config()
     async with PanelProgress(ls, verb, title, len(config.panel_for(task)), token) as progress:
-        await ensure_litellm()
 
         async def on_event(event: PanelEvent) -> None:
             await progress.observe(event)

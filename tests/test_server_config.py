@@ -105,6 +105,7 @@ async def test_invalid_settings_name_the_key_and_keep_the_last_good_ones(
             lambda: next((m for m in client.messages if m.type == types.MessageType.Error), None)
         )
         assert "models.claude.timeout" in message.message and "polcy" in message.message
+        await wait_until(lambda: [m for m in client.log_messages if "models.claude.timeout" in m.message])
         answer = await models_answer(client)
         assert [row["name"] for row in answer["models"]] == ["claude"], (
             "the last good configuration stays in force"

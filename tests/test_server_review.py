@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import anyio
+import attrs
 import pytest
 from lsprotocol import types
 
@@ -168,3 +169,39 @@ async def test_results_are_dropped_when_the_reviewed_lines_were_edited(
         assert results[0]["stale"] is True
         assert results[0]["diagnostics"] == []
         assert not chorus_lines(client.diagnostics.get(uri, [])), "nothing stale was published"
+
+
+async def test_published_diagnostics_follow_later_edits(
+    profile: str, tmp_path: Path, model_server: FakeModelServer
+) -> None:
+    model_server.script("claude", review_answer(INJECTION, OFF_BY_ONE))
+    init = config_options(make_config(model_server, ["claude"]))
+    async with chorus_session(profile, tmp_path, init_options=init) as client:
+        uri = open_document(client, tmp_path / "app.py", SOURCE)
+        await request(
+            client, "chorus/reviewSelection", {"textDocument": {"uri": uri}, "range": lsp_range(0, 11)}
+        )
+        assert chorus_lines(client.diagnostics[uri]) == [4, 10]
+        change_document(client, uri, 2, 0, 0, "# Users.\n")
+        [original] = [d for d in client.diagnostics[uri] if d.range.start.line == 4]
+        shifted = types.Range(
+            start=types.Position(line=5, character=original.range.start.character),
+            end=types.Position(line=5, character=original.range.end.character),
+        )
+        moved = [attrs.evolve(original, range=shifted)]  # Where the editor shows it after the edit.
+        actions = await client.text_document_code_action_async(
+            types.CodeActionParams(
+                text_document=types.TextDocumentIdentifier(uri=uri),
+                range=moved[0].range,
+                context=types.CodeActionContext(diagnostics=moved),
+            )
+        )
+        [quick_fix] = [
+            a for a in actions or [] if isinstance(a, types.CodeAction) and a.title.startswith("Fix")
+        ]
+        assert quick_fix.edit is not None and quick_fix.edit.changes is not None
+        assert quick_fix.edit.changes[uri][0].range.start.line == 5, "the stored fix moved with the edit"
+        count = len(client.publishes_for(uri))
+        change_document(client, uri, 3, 11, 12, "    return len(rows)\n")
+        await wait_until(lambda: len(client.publishes_for(uri)) > count)
+        assert chorus_lines(client.diagnostics[uri]) == [5], "editing line 12 removed its diagnostic"

@@ -9,7 +9,7 @@
 
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createWriteStream, existsSync, mkdirSync, writeFileSync } from 'node:fs';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { cp, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
@@ -240,7 +240,7 @@ export async function startEnvironment(): Promise<Environment> {
   return environment;
 }
 
-/** User settings: Chat off (it steals focus), quiet workbench, Chorus started with CHORUS_PYTHON. */
+/** User and Machine settings: Chat off (it steals focus), quiet workbench, Chorus started with CHORUS_PYTHON. */
 export function writeUserSettings(environment: Environment, chorusOverrides: Record<string, unknown>): void {
   const settings = {
     'chat.disableAIFeatures': true,
@@ -264,6 +264,9 @@ export function writeUserSettings(environment: Environment, chorusOverrides: Rec
     ...chorusOverrides,
   };
   writeFileSync(path.join(environment.userData, 'User', 'settings.json'), JSON.stringify(settings, null, 2));
+  /** `chorus.interpreter` is machine-scoped: in code-server (a remote window) it is read from the Machine settings. */
+  mkdirSync(path.join(environment.userData, 'Machine'), { recursive: true });
+  writeFileSync(path.join(environment.userData, 'Machine', 'settings.json'), JSON.stringify({ 'chorus.interpreter': CHORUS_PYTHON }, null, 2));
 }
 
 export async function stopEnvironment(environment: Environment | undefined): Promise<void> {
@@ -272,5 +275,9 @@ export async function stopEnvironment(environment: Environment | undefined): Pro
   }
   await stopProcess(environment.codeServer);
   await stopProcess(environment.fakeModels);
+  const logs = path.join(environment.userData, 'logs');
+  if (existsSync(logs)) {
+    await cp(logs, path.join(ARTIFACTS, 'vscode-logs'), { recursive: true }).catch(() => undefined);
+  }
   await rm(environment.root, { recursive: true, force: true });
 }

