@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 import time
 from pathlib import Path
@@ -69,15 +70,22 @@ def main(argv: list[str] | None = None) -> int:
     options = parser.parse_args(argv)
     names = [name for name in SCENARIOS if not options.only or name in options.only]
     settings = Settings(quick=options.quick)
-    started = time.perf_counter()
+    started, load_at_start = time.perf_counter(), os.getloadavg()
     results = asyncio.run(run_all(names, settings))
     seconds = time.perf_counter() - started
     options.out.mkdir(parents=True, exist_ok=True)
-    write_json(options.out / "results.json", results, quick=options.quick, seconds=seconds)
+    write_json(
+        options.out / "results.json",
+        results,
+        quick=options.quick,
+        seconds=seconds,
+        load_at_start=load_at_start,
+    )
     charted = write_chart(options.out / "chart.png", results)
     print(markdown_table(results))
+    loads = "/".join(f"{value:.1f}" for value in load_at_start)
     print(
-        f"\n{seconds:.0f} s; wrote {options.out / 'results.json'}"
+        f"\n{seconds:.0f} s (load average at start {loads}); wrote {options.out / 'results.json'}"
         + (f" and {options.out / 'chart.png'}" if charted else " (no chart: matplotlib is not installed)")
     )
     missed = [row.key for result in results for row in result.measurements if row.passed is False]

@@ -60,23 +60,30 @@ def markdown_table(results: list[ScenarioResult]) -> str:
     return "\n".join(lines)
 
 
-def machine() -> dict[str, Any]:
-    """Where the numbers come from."""
-    load = os.getloadavg()
+def machine(load_at_start: tuple[float, ...] | None = None) -> dict[str, Any]:
+    """Where the numbers come from, and how busy the machine was (1/5/15-minute load averages)."""
     return {
         "python": sys.version.split()[0],
         "platform": platform.platform(),
         "cpus": os.cpu_count(),
-        "load_average": [round(value, 2) for value in load],
+        "load_average_at_start": [round(value, 2) for value in load_at_start or ()],
+        "load_average_at_end": [round(value, 2) for value in os.getloadavg()],
     }
 
 
-def write_json(path: Path, results: list[ScenarioResult], *, quick: bool, seconds: float) -> None:
+def write_json(
+    path: Path,
+    results: list[ScenarioResult],
+    *,
+    quick: bool,
+    seconds: float,
+    load_at_start: tuple[float, ...] | None = None,
+) -> None:
     """Every measurement with its samples, the chart data, and the machine."""
     payload = {
         "quick": quick,
         "seconds": round(seconds, 1),
-        "machine": machine(),
+        "machine": machine(load_at_start),
         "passed": all(row.passed is not False for result in results for row in result.measurements),
         "scenarios": [
             {

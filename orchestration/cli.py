@@ -30,7 +30,6 @@ from orchestration.models_check import check_models, render_panel
 from orchestration.panel import all_failed
 from orchestration.providers import close_clients
 from orchestration.report import render_explanation, render_implementation, render_review
-from orchestration.review import review_selection
 from orchestration.requests import (
     DiagnosticInput,
     ExplainRequest,
@@ -48,6 +47,7 @@ from orchestration.results import (
     SeatFinished,
     SeatStarted,
 )
+from orchestration.review import review_selection
 
 EXIT_OK, EXIT_ALL_FAILED, EXIT_USAGE = 0, 1, 2
 TARGET = re.compile(r"^(?P<path>.+?)(?::(?P<first>\d+)(?:-(?P<last>\d+))?)?$")
@@ -134,7 +134,9 @@ class ProgressPrinter:
         elif isinstance(event, SeatFinished):
             mark = "✓" if event.status.status == "ok" else "✗"
             reason = f": {event.status.error}" if event.status.error and event.status.status != "ok" else ""
-            self.console.print(f"[dim]{mark} {event.answered}/{event.total} {event.status.describe()}{reason}[/]")
+            self.console.print(
+                f"[dim]{mark} {event.answered}/{event.total} {event.status.describe()}{reason}[/]"
+            )
         elif isinstance(event, ResultUpdate) and not event.final:
             found = getattr(event.result, "findings", None)
             if found is not None:
@@ -173,7 +175,9 @@ async def run_task(args: argparse.Namespace, out: Console, err: Console) -> int:
     return EXIT_ALL_FAILED if all_failed(result.models) else EXIT_OK
 
 
-def print_result(result: PanelResult, document: SourceDocument, uri: str, as_json: bool, out: Console) -> None:
+def print_result(
+    result: PanelResult, document: SourceDocument, uri: str, as_json: bool, out: Console
+) -> None:
     """The report, or the machine form as JSON."""
     if as_json:
         form: dict[str, Any]

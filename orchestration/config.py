@@ -27,19 +27,26 @@ class ModelConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    model: str = Field(description="Any litellm model id, e.g. 'anthropic/claude-sonnet-4-5' or 'local/qwen'.")
+    model: str = Field(
+        description="Any litellm model id, e.g. 'anthropic/claude-sonnet-4-5' or 'local/qwen'."
+    )
     api_key_env: str | None = Field(
         default=None,
         description="Name of the environment variable holding the API key. Keys never live in config files.",
     )
     api_base: str | None = Field(
-        default=None, description="Base URL of an OpenAI-compatible or provider endpoint (Ollama, vLLM, proxy)."
+        default=None,
+        description="Base URL of an OpenAI-compatible or provider endpoint (Ollama, vLLM, proxy).",
     )
     timeout: float = Field(default=60.0, gt=0, description="Seconds this seat may take for one request.")
     temperature: float = Field(default=0.2, ge=0, le=2, description="Sampling temperature.")
     max_tokens: int = Field(default=2048, gt=0, description="Upper bound on the answer's length in tokens.")
-    weight: float = Field(default=1.0, gt=0, description="How much this seat's vote counts in severity and ranking.")
-    retries: int = Field(default=0, ge=0, le=5, description="Retries on transient errors, within the timeout.")
+    weight: float = Field(
+        default=1.0, gt=0, description="How much this seat's vote counts in severity and ranking."
+    )
+    retries: int = Field(
+        default=0, ge=0, le=5, description="Retries on transient errors, within the timeout."
+    )
     instructions: str | None = Field(
         default=None, description="Extra reviewer instructions for this seat (e.g. 'focus on security')."
     )
@@ -61,14 +68,20 @@ class PolicyConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    deadline: float = Field(default=90.0, gt=0, description="Seconds for a whole request, all seats together.")
+    deadline: float = Field(
+        default=90.0, gt=0, description="Seconds for a whole request, all seats together."
+    )
     min_agreement: int = Field(
-        default=2, ge=1, description="With 3+ seats, findings with fewer votes are kept at Information severity."
+        default=2,
+        ge=1,
+        description="With 3+ seats, findings with fewer votes are kept at Information severity.",
     )
     quorum: int | None = Field(
         default=None, ge=1, description="Answers needed before stragglers get only `grace` more seconds."
     )
-    grace: float = Field(default=0.3, ge=0, description="Seconds to wait for stragglers once the quorum answered.")
+    grace: float = Field(
+        default=0.3, ge=0, description="Seconds to wait for stragglers once the quorum answered."
+    )
     exclude: list[str] = Field(
         default_factory=lambda: list(DEFAULT_EXCLUDE), description="Globs of files never sent to any model."
     )
@@ -76,10 +89,13 @@ class PolicyConfig(BaseModel):
         default_factory=list, description="Globs of files sent only to local models (`local/...`)."
     )
     validate_command: str | None = Field(
-        default=None, description="Command run on a temporary copy with a candidate applied, e.g. 'pytest -q'."
+        default=None,
+        description="Command run on a temporary copy with a candidate applied, e.g. 'pytest -q'.",
     )
     validate_timeout: float = Field(default=60.0, gt=0, description="Seconds the validate_command may run.")
-    max_parallel_calls: int = Field(default=64, ge=1, description="Model calls in flight at once, per process.")
+    max_parallel_calls: int = Field(
+        default=64, ge=1, description="Model calls in flight at once, per process."
+    )
 
 
 class ChorusConfig(BaseModel):
@@ -98,7 +114,9 @@ class ChorusConfig(BaseModel):
                 if name not in self.models:
                     raise ValueError(f"panels.{task} names '{name}', which is not defined under [models]")
         if self.panels.arbiter is not None and self.panels.arbiter not in self.models:
-            raise ValueError(f"panels.arbiter names '{self.panels.arbiter}', which is not defined under [models]")
+            raise ValueError(
+                f"panels.arbiter names '{self.panels.arbiter}', which is not defined under [models]"
+            )
         return self
 
     def panel_for(self, task: Task) -> list[str]:
@@ -124,7 +142,9 @@ def parse_config(data: Mapping[str, Any], origin: str = "settings") -> ChorusCon
     try:
         return ChorusConfig.model_validate(dict(data))
     except ValidationError as error:
-        raise ConfigError(f"invalid Chorus configuration in {origin}: {describe_validation_error(error)}") from None
+        raise ConfigError(
+            f"invalid Chorus configuration in {origin}: {describe_validation_error(error)}"
+        ) from None
 
 
 def merge_settings(base: Mapping[str, Any], overlay: Mapping[str, Any]) -> dict[str, Any]:

@@ -58,8 +58,11 @@ async def explain_diagnostics(
     seats = [Seat(name, seat, explain_messages(safe_request)) for name, seat in asked]
     weights = seat_weights(config)
 
+    whole_file = max(1, len(document.lines))
+
     def parse(raw: str, seat: Seat) -> Explanation:
-        return parse_explanation(raw, start_line=request.start_line, end_line=request.end_line)
+        # A fix may reach beyond the diagnostic's lines (an import, the enclosing function).
+        return parse_explanation(raw, start_line=1, end_line=whole_file)
 
     def combined(run: PanelRun[Explanation], final: bool) -> ExplainResult:
         texts = {name: text for name, (text, _fix) in run.answers.items()}

@@ -83,4 +83,3 @@ async def implement_stub(
     if on_event is not None:
         await on_event(ResultUpdate(result=result))
     return result
-

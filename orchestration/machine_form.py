@@ -156,7 +156,8 @@ def explain_machine_form(result: ExplainResult, document: SourceDocument, uri: s
     panel = sum(1 for m in result.models if m.status == "ok")
     fixes = [
         {
-            "title": f"Fix ({ranked.votes}/{panel} models): lines {ranked.fix.start_line}-{ranked.fix.end_line}",
+            "title": f"Fix ({ranked.votes}/{panel} models): "
+            f"lines {ranked.fix.start_line}-{ranked.fix.end_line}",
             "kind": "quickfix",
             "edit": {"changes": {uri: [fix_text_edit(ranked.fix, document)]}},
         }

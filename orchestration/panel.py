@@ -40,7 +40,9 @@ def is_local_model(seat: ModelConfig) -> bool:
     return base.startswith(("http://127.", "http://localhost", "http://[::1]"))
 
 
-def prepare_document(document: SourceDocument, config: ChorusConfig, workspace: Path | None) -> SourceDocument:
+def prepare_document(
+    document: SourceDocument, config: ChorusConfig, workspace: Path | None
+) -> SourceDocument:
     """Refuse excluded files and return a copy whose secrets are replaced by placeholders."""
     check_not_excluded(document.path, config.policy, workspace)
     redacted, _count = redact_secrets(document.text)

@@ -51,7 +51,8 @@ def render_models(console: Console, models: list[ModelStatus], arbiter: ModelSta
         mark = "[green]✓[/]" if status.status == "ok" else "[red]✗[/]"
         latency = f" {status.latency_ms / 1000:.1f} s" if status.latency_ms is not None else ""
         reason = f" — {escape(status.error)}" if status.error else ""
-        console.print(f"  {mark} {escape(status.name)}{role} [dim]{escape(status.model)}[/] {status.status}{latency}{reason}")
+        name = f"{escape(status.name)}{role} [dim]{escape(status.model)}[/]"
+        console.print(f"  {mark} {name} {status.status}{latency}{reason}")
 
 
 def render_finding(console: Console, finding: MergedFinding, document: SourceDocument) -> None:
@@ -92,7 +93,9 @@ def render_implementation(console: Console, result: ImplementResult, document: S
         console.print(f"[bold cyan]note:[/] {escape(result.notice)}")
     stub = result.stub
     if stub is not None:
-        console.print(f"Stub [bold]{escape(stub.name)}[/] at {escape(document.path)}:{stub.start_line}-{stub.end_line}")
+        console.print(
+            f"Stub [bold]{escape(stub.name)}[/] at {escape(document.path)}:{stub.start_line}-{stub.end_line}"
+        )
     if not result.candidates:
         console.print("No candidate implementation.")
     for rank, candidate in enumerate(result.candidates, start=1):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import PurePath
 
 from pydantic import BaseModel, Field, model_validator
@@ -32,6 +33,10 @@ LANGUAGE_BY_SUFFIX: dict[str, str] = {
 }
 
 
+LINE_BREAK = re.compile(r"\r\n|\r|\n")
+"""The line terminators LSP recognizes (unlike str.splitlines, not \\x0c or \\u2028)."""
+
+
 def language_for_path(path: str) -> str:
     """Guess a tree-sitter language name from a file name ("text" when unknown)."""
     return LANGUAGE_BY_SUFFIX.get(PurePath(path).suffix.lower(), "text")
@@ -52,8 +57,9 @@ class SourceDocument(BaseModel):
 
     @property
     def lines(self) -> list[str]:
-        """The file's lines without their line endings."""
-        return self.text.splitlines()
+        """The file's lines without their line endings, split as LSP does (\\n, \\r\\n, \\r only)."""
+        lines = LINE_BREAK.split(self.text)
+        return lines[:-1] if lines and lines[-1] == "" else lines
 
 
 class ReviewRequest(BaseModel):

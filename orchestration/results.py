@@ -46,7 +46,9 @@ class ReviewResult(BaseModel):
     findings: list[MergedFinding]
     models: list[ModelStatus]
     final: bool = True
-    arbiter: ModelStatus | None = Field(default=None, description="How the arbiter fared, when one is configured.")
+    arbiter: ModelStatus | None = Field(
+        default=None, description="How the arbiter fared, when one is configured."
+    )
     notice: str | None = Field(default=None, description="A note for the user, e.g. that a local panel ran.")
 
 
@@ -95,7 +97,9 @@ class ExplainResult(BaseModel):
     fixes: list[RankedFix]
     models: list[ModelStatus]
     final: bool = True
-    arbiter: ModelStatus | None = Field(default=None, description="How the arbiter fared, when one is configured.")
+    arbiter: ModelStatus | None = Field(
+        default=None, description="How the arbiter fared, when one is configured."
+    )
     notice: str | None = None
 
 

@@ -26,13 +26,20 @@ def app_request() -> ExplainRequest:
         start_line=7, end_line=7, message="'user.email' is possibly 'undefined'.", source="ts", code="18048"
     )
     return ExplainRequest(
-        document=SourceDocument(path="src/app.ts", text=APP), start_line=7, end_line=7, diagnostics=[diagnostic]
+        document=SourceDocument(path="src/app.ts", text=APP),
+        start_line=7,
+        end_line=7,
+        diagnostics=[diagnostic],
     )
 
 
 async def test_explanations_are_combined_and_fixes_ranked(model_server: FakeModelServer) -> None:
-    model_server.script("gemini", json.dumps({"explanation": "`email` is optional, so it may be undefined.", "fix": FIX}))
-    model_server.script("claude", json.dumps({"explanation": "The optional `email` can be undefined here.", "fix": FIX}))
+    model_server.script(
+        "gemini", json.dumps({"explanation": "`email` is optional, so it may be undefined.", "fix": FIX})
+    )
+    model_server.script(
+        "claude", json.dumps({"explanation": "The optional `email` can be undefined here.", "fix": FIX})
+    )
     config = make_config(model_server, ["gemini", "claude"])
 
     result = await explain_diagnostics(app_request(), config)
@@ -49,7 +56,9 @@ async def test_arbiter_synthesizes_one_explanation(model_server: FakeModelServer
     model_server.script("claude", json.dumps({"explanation": "The split result may be empty.", "fix": None}))
     model_server.script("judge", "Both agree `email` is optional; they differ on the split. **Use `?.`.**")
     config = make_config(
-        model_server, ["gemini", "claude", "judge"], panels={"explain": ["gemini", "claude"], "arbiter": "judge"}
+        model_server,
+        ["gemini", "claude", "judge"],
+        panels={"explain": ["gemini", "claude"], "arbiter": "judge"},
     )
     result = await explain_diagnostics(app_request(), config)
     assert result.arbiter is not None and result.arbiter.status == "ok"
@@ -60,10 +69,14 @@ async def test_arbiter_synthesizes_one_explanation(model_server: FakeModelServer
 
 async def test_arbiter_failure_falls_back_to_the_combined_text(model_server: FakeModelServer) -> None:
     model_server.script("gemini", json.dumps({"explanation": "It may be undefined.", "fix": None}))
-    model_server.script("claude", json.dumps({"explanation": "Totally different: the regex is wrong.", "fix": None}))
+    model_server.script(
+        "claude", json.dumps({"explanation": "Totally different: the regex is wrong.", "fix": None})
+    )
     model_server.script("judge", status=500)
     config = make_config(
-        model_server, ["gemini", "claude", "judge"], panels={"explain": ["gemini", "claude"], "arbiter": "judge"}
+        model_server,
+        ["gemini", "claude", "judge"],
+        panels={"explain": ["gemini", "claude"], "arbiter": "judge"},
     )
     result = await explain_diagnostics(app_request(), config)
     assert result.arbiter is not None and result.arbiter.status == "error"

@@ -62,7 +62,9 @@ async def test_candidates_are_validated_and_ranked(model_server: FakeModelServer
     assert any(not update.final for update in updates)
 
 
-async def test_validate_command_puts_passing_code_first(tmp_path: Path, model_server: FakeModelServer) -> None:
+async def test_validate_command_puts_passing_code_first(
+    tmp_path: Path, model_server: FakeModelServer
+) -> None:
     (tmp_path / "window.py").write_text(WINDOW)
     (tmp_path / "test_window.py").write_text(TEST_FILE)
     model_server.script("wrong", json.dumps({"code": WRONG}))
@@ -84,7 +86,7 @@ async def test_validate_command_puts_passing_code_first(tmp_path: Path, model_se
 async def test_no_stub_is_a_clear_error(model_server: FakeModelServer) -> None:
     config = make_config(model_server, ["codex"])
     text = "def done(x):\n    return x * 2\n"
-    with pytest.raises(StubNotFoundError, match="no stub function at window.py:1"):
+    with pytest.raises(StubNotFoundError, match=r"no stub function at window\.py:1"):
         await implement_stub(window_request(text, 1), config)
     assert model_server.requests == []
 

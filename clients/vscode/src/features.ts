@@ -195,7 +195,7 @@ export class ChorusFeatures {
 
   /** Send a request under a cancellable progress notification; undefined when cancelled or failed. */
   private async request<T>(client: LanguageClient, verb: string, method: string, params: object): Promise<T | undefined> {
-    const title = `Chorus: ${verb}…`;
+    const title = `Chorus: ${verb}`;
     return vscode.window.withProgress(
       { location: vscode.ProgressLocation.Notification, title, cancellable: true },
       async (progress, uiToken) => {
@@ -209,9 +209,6 @@ export class ChorusFeatures {
           const increment = value.percentage !== undefined ? Math.max(0, value.percentage - reported) : undefined;
           reported = value.percentage ?? reported;
           progress.report({ message: value.message, increment });
-          if (value.message) {
-            this.statusBar.showBusy(`${verb}: ${value.message}`);
-          }
         });
         this.statusBar.showBusy(verb);
         try {

@@ -8,7 +8,7 @@
  */
 
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { createWriteStream, existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { createWriteStream, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cp, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -77,13 +77,20 @@ export const MODEL_SCRIPT: Record<string, object> = {
       fix: { start_line: 10, end_line: 10, replacement: AVERAGE_FIX },
     }),
   },
-  slow: { text: review([]), latency: 40 },
 };
 
-export function chorusToml(port: number): string {
-  const seat = (name: string) => `[models.${JSON.stringify(name)}]\nmodel = "openai/${name}"\napi_base = "http://127.0.0.1:${port}/v1"\napi_key_env = "FAKE_MODELS_KEY"\ntimeout = 60\n`;
+/**
+ * The slow seat lives on a fake model server of its own, so any open connection to that server is its call
+ * in flight (the main server's idle keep-alive connections cannot be mistaken for it).
+ */
+export const SLOW_SCRIPT: Record<string, object> = { slow: { text: review([]), latency: 40 } };
+
+export function chorusToml(port: number, slowPort: number): string {
+  const seat = (name: string, seatPort: number) =>
+    `[models.${JSON.stringify(name)}]\nmodel = "openai/${name}"\napi_base = "http://127.0.0.1:${seatPort}/v1"\napi_key_env = "FAKE_MODELS_KEY"\ntimeout = 60\n`;
   return [
-    ...Object.keys(MODEL_SCRIPT).map(seat),
+    ...Object.keys(MODEL_SCRIPT).map((name) => seat(name, port)),
+    ...Object.keys(SLOW_SCRIPT).map((name) => seat(name, slowPort)),
     '[panels]',
     'review = ["alpha", "beta", "gamma"]',
     'implement = ["impl-a", "impl-b", "impl-c"]',
@@ -162,7 +169,10 @@ export interface Environment {
   extensionsDir: string;
   logs: string;
   fakeModels?: ChildProcess;
+  slowModels?: ChildProcess;
   codeServer?: ChildProcess;
+  modelsPort: number;
+  slowPort: number;
   url: string;
 }
 
@@ -183,25 +193,35 @@ export async function startEnvironment(): Promise<Environment> {
     userData: path.join(root, 'user-data'),
     extensionsDir: path.join(root, 'extensions'),
     logs: ARTIFACTS,
+    modelsPort: 0,
+    slowPort: 0,
     url: '',
   };
   for (const folder of [environment.workspace, path.join(environment.userData, 'User'), environment.extensionsDir]) {
     mkdirSync(folder, { recursive: true });
   }
 
-  const scriptFile = path.join(root, 'models.json');
-  const portFile = path.join(root, 'models.port');
-  writeFileSync(scriptFile, JSON.stringify(MODEL_SCRIPT, null, 2));
-  environment.fakeModels = startProcess(
-    CHORUS_PYTHON,
-    ['-m', 'tests.fake_models', '--port', '0', '--script', scriptFile, '--port-file', portFile],
-    { cwd: REPO_ROOT, logFile: path.join(ARTIFACTS, 'fake-models.log') },
-  );
-  const modelsPort = Number(await waitFor('the fake model server', async () => (existsSync(portFile) ? (await readFile(portFile, 'utf8')).trim() : undefined), 30000));
+  const fakeModels = async (name: string, script: object): Promise<{ child: ChildProcess; port: number }> => {
+    const scriptFile = path.join(root, `${name}.json`);
+    const portFile = path.join(root, `${name}.port`);
+    writeFileSync(scriptFile, JSON.stringify(script, null, 2));
+    const child = startProcess(CHORUS_PYTHON, ['-m', 'tests.fake_models', '--port', '0', '--script', scriptFile, '--port-file', portFile], {
+      cwd: REPO_ROOT,
+      logFile: path.join(ARTIFACTS, `${name}.log`),
+    });
+    const port = await waitFor(`the fake model server (${name})`, async () => (existsSync(portFile) ? Number((await readFile(portFile, 'utf8')).trim()) : undefined), 30000);
+    return { child, port };
+  };
+  const main = await fakeModels('fake-models', MODEL_SCRIPT);
+  environment.fakeModels = main.child;
+  environment.modelsPort = main.port;
+  const slow = await fakeModels('fake-models-slow', SLOW_SCRIPT);
+  environment.slowModels = slow.child;
+  environment.slowPort = slow.port;
 
   writeFileSync(path.join(environment.workspace, 'buggy.py'), BUGGY_PY);
   writeFileSync(path.join(environment.workspace, 'stubs.py'), STUBS_PY);
-  writeFileSync(path.join(environment.workspace, 'chorus.toml'), chorusToml(modelsPort));
+  writeFileSync(path.join(environment.workspace, 'chorus.toml'), chorusToml(environment.modelsPort, environment.slowPort));
   writeUserSettings(environment, {});
 
   const install = spawnSync(codeServerBin, ['--user-data-dir', environment.userData, '--extensions-dir', environment.extensionsDir, '--install-extension', VSIX], {
@@ -269,12 +289,41 @@ export function writeUserSettings(environment: Environment, chorusOverrides: Rec
   writeFileSync(path.join(environment.userData, 'Machine', 'settings.json'), JSON.stringify({ 'chorus.interpreter': CHORUS_PYTHON }, null, 2));
 }
 
+/** TCP states in /proc/net/tcp. */
+export const TCP_ESTABLISHED = '01';
+export const TCP_TIME_WAIT = '06';
+
+/**
+ * How many TCP sockets on 127.0.0.1 have `port` as their local port (the server's side, `side: 'local'`) or
+ * remote port (a client's side, `side: 'remote'`) and are in `state`, read from /proc/net/tcp{,6}.
+ * A client-side socket in TIME_WAIT is a connection the client closed first: for a model call still waiting
+ * for its answer, an aborted request.
+ */
+export function socketsOn(port: number, side: 'local' | 'remote', state: string): number {
+  const hexPort = port.toString(16).toUpperCase().padStart(4, '0');
+  const column = side === 'local' ? 1 : 2;
+  let count = 0;
+  for (const table of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    if (!existsSync(table)) {
+      continue;
+    }
+    for (const line of readFileSync(table, 'utf8').split('\n').slice(1)) {
+      const fields = line.trim().split(/\s+/);
+      if (fields.length > 3 && fields[column].endsWith(`:${hexPort}`) && fields[3] === state) {
+        count += 1;
+      }
+    }
+  }
+  return count;
+}
+
 export async function stopEnvironment(environment: Environment | undefined): Promise<void> {
   if (!environment) {
     return;
   }
   await stopProcess(environment.codeServer);
   await stopProcess(environment.fakeModels);
+  await stopProcess(environment.slowModels);
   const logs = path.join(environment.userData, 'logs');
   if (existsSync(logs)) {
     await cp(logs, path.join(ARTIFACTS, 'vscode-logs'), { recursive: true }).catch(() => undefined);

@@ -5,13 +5,14 @@
  */
 
 import assert from 'node:assert/strict';
-import { copyFileSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { after, before, describe, it, type TestContext } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 import { chromium, type Browser, type Page } from 'playwright-core';
 
-import { ARTIFACTS, CHROMIUM, REPO_ROOT, startEnvironment, stopEnvironment, waitFor, writeUserSettings, type Environment } from './harness';
+import { ARTIFACTS, CHROMIUM, REPO_ROOT, TCP_ESTABLISHED, TCP_TIME_WAIT, socketsOn, startEnvironment, stopEnvironment, waitFor, type Environment } from './harness';
 
 const STATUS = '[id="chorus-lsp.chorus.chorus.status"]';
 const QUICK_INPUT = '.quick-input-widget';
@@ -77,7 +78,7 @@ async function openFile(name: string): Promise<void> {
   const row = page.locator(`${QUICK_INPUT} .monaco-list-row`, { hasText: name }).first();
   await row.waitFor({ timeout: 10000 });
   await row.click();
-  await page.locator('.tab.active', { hasText: name }).waitFor({ timeout: 10000 });
+  await page.locator('.editor-group-container.active .tab.active', { hasText: name }).first().waitFor({ timeout: 10000 });
   await page.locator('.editor-group-container.active .monaco-editor textarea').first().focus();
 }
 
@@ -228,6 +229,10 @@ describe('Chorus in VS Code (code-server)', { timeout: 600000 }, () => {
     await page.locator('.tab', { hasText: 'Chorus explanation' }).first().waitFor({ timeout: 60000 });
     await waitFor('the explanation text in the preview', async () => ((await framesText()).includes('Why the average is wrong') ? true : undefined), 20000);
     await screenshot('explain');
+    const previewTab = page.locator('.tab', { hasText: 'Chorus explanation' }).first();
+    await previewTab.hover();
+    await previewTab.locator('.tab-actions .action-label').first().click();
+    await previewTab.waitFor({ state: 'detached', timeout: 10000 });
   });
 
   step('Show Models lists the panel and each seat’s last status', async () => {
@@ -249,6 +254,37 @@ describe('Chorus in VS Code (code-server)', { timeout: 600000 }, () => {
     await screenshot('output');
   });
 
+  step('a slow review is cancelled from its notification and the model call is aborted', async () => {
+    assert.ok(environment);
+    const settings = path.join(environment.workspace, '.vscode');
+    mkdirSync(settings, { recursive: true });
+    writeFileSync(path.join(settings, 'settings.json'), JSON.stringify({ 'chorus.panels': { review: ['slow'] } }, null, 2));
+    await waitFor('the new settings to reach the server', async () => ((await panelText()).includes('Settings changed') ? true : undefined), 20000);
+    await openFile('buggy.py');
+    await page.keyboard.press('Control+A');
+    await runCommand('Chorus: Review Selection');
+    const toast = page.locator('.notification-toast', { hasText: 'Chorus: reviewing' }).first();
+    await toast.waitFor({ timeout: 15000 });
+    await waitForStatus(/^Chorus busy: reviewing/, 15000);
+    const port = environment.slowPort;
+    await waitFor('the call to the slow model', () => (socketsOn(port, 'remote', TCP_ESTABLISHED) > 0 ? true : undefined), 45000);
+    await sleep(1000);
+    await screenshot('slow-review');
+    const started = Date.now();
+    await toast.hover();
+    await toast.locator('.monaco-button', { hasText: 'Cancel' }).click();
+    await toast.waitFor({ state: 'detached', timeout: 5000 });
+    /** The slow model is still sleeping on its answer: only an aborted request closes the connection now. */
+    await waitFor(
+      'the model call to be aborted',
+      () => (socketsOn(port, 'remote', TCP_ESTABLISHED) === 0 && socketsOn(port, 'remote', TCP_TIME_WAIT) > 0 ? true : undefined),
+      10000,
+    );
+    await waitForStatus(/^Chorus idle$/, 10000);
+    assert.ok(Date.now() - started < 10000, 'cancelling took too long');
+    assert.match(await panelText(), /chorus\/reviewSelection cancelled/);
+    await screenshot('cancelled');
+  });
   step('Restart Server restarts it', async () => {
     await runCommand('Chorus: Restart Server');
     await waitFor('the restart in the output', async () => {
@@ -260,28 +296,4 @@ describe('Chorus in VS Code (code-server)', { timeout: 600000 }, () => {
     await screenshot('restarted');
   });
 
-  step('a slow review is cancelled from its notification and the models are told', async () => {
-    assert.ok(environment);
-    writeUserSettings(environment, { 'chorus.panels': { review: ['slow'] } });
-    await waitFor('the new settings to reach the server', async () => ((await panelText()).includes('Settings changed') ? true : undefined), 20000);
-    await openFile('buggy.py');
-    await page.keyboard.press('Control+A');
-    await runCommand('Chorus: Review Selection');
-    const toast = page.locator('.notification-toast', { hasText: 'Chorus: reviewing' }).first();
-    await toast.waitFor({ timeout: 15000 });
-    await waitForStatus(/^Chorus busy: reviewing/, 15000);
-    await screenshot('slow-review');
-    const started = Date.now();
-    await toast.hover();
-    await toast.locator('.monaco-button', { hasText: 'Cancel' }).click();
-    await toast.waitFor({ state: 'detached', timeout: 5000 });
-    await waitForStatus(/^Chorus idle$/, 10000);
-    assert.ok(Date.now() - started < 10000, 'cancelling took too long');
-    await runCommand('Chorus: Show Models');
-    const slow = page.locator(`${QUICK_INPUT} .monaco-list-row`, { hasText: 'slow' }).first();
-    await slow.waitFor({ timeout: 15000 });
-    assert.match(await slow.innerText(), /last: cancelled/);
-    await screenshot('cancelled');
-    await page.keyboard.press('Escape');
-  });
 });
