@@ -41,10 +41,16 @@ from orchestration.local_model import SERVED_MODEL_NAME, ensure_model_file, stde
 logger = logging.getLogger(__name__)
 
 LOCAL_PREFIX = "local/"
-DEFAULT_SLOTS = 3
+DEFAULT_SEATS = 3
+MAX_PARALLEL_SLOTS = 1
+"""Slots decoding at once, unless CHORUS_LOCAL_SLOTS says otherwise.
+
+Measured on 2 cores: one slot answering the seats in turn is twice as fast as three parallel
+slots, because the seats' prompts share everything but their last line and a single slot reuses
+that cached prefix (prompt processing, not generation, dominates on a CPU).
+"""
 SLOT_CONTEXT_TOKENS = 4096
-"""Context per parallel slot: llama.cpp gives each slot n_ctx / n_parallel tokens."""
-DEFAULT_THREADS = 2
+"""Context per slot: llama.cpp gives each slot n_ctx / n_parallel tokens."""
 START_TIMEOUT = 300.0
 """Seconds the child may take to load the model and start listening."""
 STOP_TIMEOUT = 10.0
@@ -65,17 +71,43 @@ class LocalServer:
 _lock = threading.Lock()
 _server: LocalServer | None = None
 _starting: subprocess.Popen[bytes] | None = None
-_slots = DEFAULT_SLOTS
+_seats = DEFAULT_SEATS
 _atexit_registered = False
 
 
-def configure_local_slots(slots: int) -> None:
-    """Set the number of parallel slots (seats on the local panel); applies at the next start."""
-    global _slots
-    if slots < 1:
-        raise ValueError(f"the local model needs at least one slot, got {slots}")
+def _env_int(name: str, default: int) -> int:
+    """An integer from the environment, or `default` when unset or not a number."""
+    try:
+        return int(os.environ.get(name, default))
+    except ValueError:
+        return default
+
+
+def configure_local_slots(seats: int) -> None:
+    """Declare how many seats sit on the local model; applies at the next start.
+
+    The server gets `min(seats, CHORUS_LOCAL_SLOTS or MAX_PARALLEL_SLOTS)` parallel slots;
+    seats beyond that queue and reuse the shared prompt prefix.
+    """
+    global _seats
+    if seats < 1:
+        raise ValueError(f"the local model needs at least one seat, got {seats}")
     with _lock:
-        _slots = slots
+        _seats = seats
+
+
+def parallel_slots(seats: int) -> int:
+    """Slots the server runs for `seats` seats."""
+    return max(1, min(seats, _env_int("CHORUS_LOCAL_SLOTS", MAX_PARALLEL_SLOTS)))
+
+
+def default_threads() -> int:
+    """CPU threads for llama.cpp: half the cores, 1 to 4 (CHORUS_LOCAL_THREADS overrides).
+
+    Measured on 2 busy cores: 2 threads generated 0.4 tokens/s, 1 thread 3-4 tokens/s, since
+    llama.cpp's threads wait for each other at every layer and one preempted thread stalls all.
+    """
+    return _env_int("CHORUS_LOCAL_THREADS", max(1, min(4, (os.cpu_count() or 2) // 2)))
 
 
 def served_model_name(model_id: str) -> str:
@@ -89,14 +121,6 @@ def served_model_name(model_id: str) -> str:
     return name
 
 
-def _env_int(name: str, default: int) -> int:
-    """An integer from the environment, or `default` when unset or not a number."""
-    try:
-        return int(os.environ.get(name, default))
-    except ValueError:
-        return default
-
-
 def _spawn(model_path: Path, slots: int) -> LocalServer:
     """Start the child server and wait for its handshake (blocking; run off the event loop)."""
     global _starting
@@ -107,7 +131,7 @@ def _spawn(model_path: Path, slots: int) -> LocalServer:
         f"--model={model_path}",
         f"--slots={slots}",
         f"--context={slots * SLOT_CONTEXT_TOKENS}",
-        f"--threads={_env_int('CHORUS_LOCAL_THREADS', DEFAULT_THREADS)}",
+        f"--threads={default_threads()}",
         f"--verbosity={_env_int('CHORUS_LOCAL_VERBOSITY', LOG_VERBOSITY)}",
     ]
     package_root = str(Path(__file__).resolve().parents[1])
@@ -154,7 +178,7 @@ def _ensure_started() -> LocalServer:
             _server = None
         with stderr_progress("Assembling the local model") as progress:
             model_path = ensure_model_file(progress)
-        _server = _spawn(model_path, _slots)
+        _server = _spawn(model_path, parallel_slots(_seats))
         if not _atexit_registered:
             atexit.register(stop_local_server)
             _atexit_registered = True

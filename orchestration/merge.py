@@ -257,27 +257,28 @@ def rank_fixes(proposals: Mapping[str, Fix], weights: Mapping[str, float] | None
     whitespace normalization count as one; the highest-weight seat's text represents it.
     """
     weights = weights or {}
-    if len(proposals) == 1:
-        ((seat, fix),) = proposals.items()
-        return [_trusted(RankedFix, {"fix": fix, "votes": 1, "models": [seat]})]
-    groups: list[tuple[tuple[int, int, str], list[str], Fix]] = []
-    for seat in sorted(proposals, key=lambda name: (-weights.get(name, 1.0), name)):
-        fix = proposals[seat]
-        key = (fix.start_line, fix.end_line, _fix_text(fix.replacement))
-        for group_key, seats, _ in groups:
+    exact: dict[tuple[int, int, str], list[str]] = {}
+    for seat, fix in proposals.items():
+        exact.setdefault((fix.start_line, fix.end_line, fix.replacement), []).append(seat)
+    groups: list[tuple[tuple[int, int, str], list[str]]] = []
+    for (start, end, replacement), seats in exact.items():
+        key = (start, end, _fix_text(replacement)) if len(exact) > 1 else (start, end, replacement)
+        for group_key, group_seats in groups:
             if key == group_key or (
                 key[:2] == group_key[:2] and fuzz.ratio(key[2], group_key[2], score_cutoff=SAME_FIX)
             ):
-                seats.append(seat)
+                group_seats.extend(seats)
                 break
         else:
-            groups.append((key, [seat], fix))
-    groups.sort(
-        key=lambda group: (-len(group[1]), -sum(weights.get(seat, 1.0) for seat in group[1]), group[1])
+            groups.append((key, list(seats)))
+    ranked = []
+    for _, seats in groups:
+        seats.sort(key=lambda name: (-weights.get(name, 1.0), name))
+        ranked.append(_trusted(RankedFix, {"fix": proposals[seats[0]], "votes": len(seats), "models": seats}))
+    ranked.sort(
+        key=lambda item: (-item.votes, -sum(weights.get(seat, 1.0) for seat in item.models), item.models)
     )
-    return [
-        _trusted(RankedFix, {"fix": fix, "votes": len(seats), "models": seats}) for _, seats, fix in groups
-    ]
+    return ranked
 
 
 def _merged(
@@ -292,38 +293,38 @@ def _merged(
     members = cluster.members
     if len(members) > 1:
         members.sort(key=_BY_SEAT if uniform else lambda entry: (-weights[entry[2]], entry[2]))
-    opinions: list[ModelOpinion] = [
-        _trusted(
-            ModelOpinion,
-            {
-                "model": seat,
-                "message": text,
-                "severity": finding.severity,
-                "category": kind,
-                "start_line": start,
-                "end_line": end,
-            },
-        )
-        for start, end, seat, text, _, kind, finding in members
-    ]
-    severity, category, message = opinions[0].severity, cluster.category, opinions[0].message
-    proposals = {entry[2]: entry[6].fix for entry in members if entry[6].fix is not None}
-    if len(members) > 1:
-        severity_votes: dict[Severity, float] = {}
-        category_votes: dict[Category, float] = {}
-        for _, _, seat, _, _, kind, finding in members:
-            severity_votes[finding.severity] = severity_votes.get(finding.severity, 0.0) + weights[seat]
-            category_votes[kind] = category_votes.get(kind, 0.0) + weights[seat]
+    opinions: list[ModelOpinion] = []
+    proposals: dict[str, Fix] = {}
+    severity_votes: dict[Severity, float] = {}
+    category_votes: dict[Category, float] = {}
+    for start, end, seat, text, _, kind, finding in members:
+        severity = finding.severity
+        opinion = {
+            "model": seat,
+            "message": text,
+            "severity": severity,
+            "category": kind,
+            "start_line": start,
+            "end_line": end,
+        }
+        opinions.append(_trusted(ModelOpinion, opinion))
+        severity_votes[severity] = severity_votes.get(severity, 0.0) + weights[seat]
+        category_votes[kind] = category_votes.get(kind, 0.0) + weights[seat]
+        if finding.fix is not None:
+            proposals[seat] = finding.fix
+    message = opinions[0].message
+    if len(severity_votes) == 1 and len(category_votes) == 1:
+        severity, category = opinions[0].severity, cluster.category
+    else:
         severity = min(severity_votes, key=lambda option: (-severity_votes[option], SEVERITY_RANK[option]))
         category = min(
             category_votes, key=lambda option: (-category_votes[option], CATEGORY_PRIORITY[option])
         )
-        if len(severity_votes) > 1 or len(category_votes) > 1:
-            top = weights[members[0][2]]
-            message = min(
-                (opinion for opinion in opinions if weights[opinion.model] == top),
-                key=lambda opinion: (opinion.severity is not severity, opinion.category is not category),
-            ).message
+        top = weights[members[0][2]]
+        message = min(
+            (opinion for opinion in opinions if weights[opinion.model] == top),
+            key=lambda opinion: (opinion.severity is not severity, opinion.category is not category),
+        ).message
     if panel >= 3 and len(members) < min_agreement and severity is not Severity.HINT:
         severity = Severity.INFO
     fields = {

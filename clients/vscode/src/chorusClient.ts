@@ -44,6 +44,18 @@ class ChorusLanguageClient extends LanguageClient {
   }
 }
 
+/**
+ * The settings editor tab where `setting` is (or should be) set: the workspace's when it sets it, the
+ * remote machine's in a remote window (machine-scoped settings are hidden from the User tab there), else User.
+ */
+function settingsCommandFor(setting: string): string {
+  const inspected = vscode.workspace.getConfiguration().inspect(setting);
+  if (inspected?.workspaceFolderValue !== undefined || inspected?.workspaceValue !== undefined) {
+    return 'workbench.action.openWorkspaceSettings';
+  }
+  return vscode.env.remoteName ? 'workbench.action.openRemoteSettings' : 'workbench.action.openSettings';
+}
+
 /** Read the server-facing part of the `chorus` settings. */
 export function readChorusSection(): ChorusSection {
   const configuration = vscode.workspace.getConfiguration('chorus');
@@ -248,7 +260,7 @@ export class ChorusClient implements vscode.Disposable {
   private async reportLaunchProblem(problem: LaunchProblem): Promise<void> {
     const choice = await vscode.window.showErrorMessage(problem.message, 'Open Setting', 'Show Output');
     if (choice === 'Open Setting') {
-      await vscode.commands.executeCommand('workbench.action.openSettings', problem.setting);
+      await vscode.commands.executeCommand(settingsCommandFor(problem.setting), problem.setting);
     } else {
       await this.onRecoveryChoice(choice);
     }

@@ -250,7 +250,16 @@ export async function startEnvironment(): Promise<Environment> {
       '--extensions-dir', environment.extensionsDir,
       environment.workspace,
     ],
-    { env: { ...process.env, FAKE_MODELS_KEY: 'sk-fake', PYTHONDONTWRITEBYTECODE: '1' }, logFile: path.join(ARTIFACTS, 'code-server.log') },
+    {
+      env: {
+        ...process.env,
+        FAKE_MODELS_KEY: 'sk-fake',
+        PYTHONDONTWRITEBYTECODE: '1',
+        /** No extension gallery: nothing leaves the machine (a closed loopback port answers at once). */
+        EXTENSIONS_GALLERY: JSON.stringify({ serviceUrl: 'http://127.0.0.1:9/gallery', itemUrl: 'http://127.0.0.1:9/items' }),
+      },
+      logFile: path.join(ARTIFACTS, 'code-server.log'),
+    },
   );
   environment.url = `http://127.0.0.1:${port}/?folder=${encodeURIComponent(environment.workspace)}`;
   await waitFor('code-server to answer', async () => {

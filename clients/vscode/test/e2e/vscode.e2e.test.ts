@@ -296,4 +296,21 @@ describe('Chorus in VS Code (code-server)', { timeout: 600000 }, () => {
     await screenshot('restarted');
   });
 
+
+  step('a missing interpreter gives one notification with a button to the setting', async () => {
+    assert.ok(environment);
+    const settings = path.join(environment.workspace, '.vscode', 'settings.json');
+    writeFileSync(settings, JSON.stringify({ 'chorus.interpreter': '/nonexistent/bin/python3' }, null, 2));
+    const toast = page.locator('.notification-toast', { hasText: 'Chorus cannot start' });
+    await toast.first().waitFor({ timeout: 30000 });
+    await waitForStatus(/^Chorus stopped/, 10000);
+    assert.equal(await toast.count(), 1);
+    assert.match(await toast.first().innerText(), /\/nonexistent\/bin\/python3\) does not exist/);
+    await screenshot('missing-interpreter');
+    await toast.first().hover();
+    await toast.first().locator('.monaco-button', { hasText: 'Open Setting' }).click();
+    await page.locator('.settings-editor').waitFor({ timeout: 15000 });
+    await page.locator('.settings-editor .setting-item-contents', { hasText: 'Interpreter' }).first().waitFor({ timeout: 15000 });
+    await screenshot('interpreter-setting');
+  });
 });
