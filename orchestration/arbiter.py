@@ -112,7 +112,7 @@ class ArbiterCluster(BaseModel):
     @field_validator("message", mode="before")
     @classmethod
     def _message_text(cls, value: Any) -> str | None:
-        return value.strip() or None if isinstance(value, str) else None
+        return (value.strip() or None) if isinstance(value, str) else None
 
     @field_validator("verdict", mode="before")
     @classmethod
@@ -179,7 +179,7 @@ def parse_arbiter_answer(text: str) -> dict[int, ArbiterCluster]:
 def apply_arbiter_answer(
     merged: Sequence[MergedFinding], answers: Mapping[int, ArbiterCluster]
 ) -> list[MergedFinding]:
-    """Copies of the merged findings with the arbiter's messages and single-vote verdicts applied.
+    """The merged findings with the arbiter's messages and single-vote verdicts applied (as copies).
 
     Unknown ids are ignored, a missing message keeps the original, and verdicts on
     findings with more than one vote are ignored. Confirmed restores the severity the

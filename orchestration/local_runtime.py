@@ -135,7 +135,7 @@ def _spawn(model_path: Path, slots: int) -> LocalServer:
         f"--verbosity={_env_int('CHORUS_LOCAL_VERBOSITY', LOG_VERBOSITY)}",
     ]
     package_root = str(Path(__file__).resolve().parents[1])
-    environment = dict(os.environ)
+    environment = {name: value for name, value in os.environ.items() if not name.endswith("_API_KEY")}
     environment["PYTHONPATH"] = os.pathsep.join(filter(None, [package_root, environment.get("PYTHONPATH")]))
     started = time.perf_counter()
     try:

@@ -39,10 +39,8 @@ MAX_CANDIDATES = 32
 SEVERITY_RANK: dict[Severity, int] = {severity: rank for rank, severity in enumerate(Severity)}
 """Lower is more severe (error 0 … hint 3); used for tie-breaks and sorting."""
 
-_PRIORITY_ORDER = "security bug performance maintainability style"
-CATEGORY_PRIORITY: dict[Category, int] = {
-    Category(name): rank for rank, name in enumerate(_PRIORITY_ORDER.split())
-}
+_PRIORITY_ORDER = "security bug performance maintainability style".split()
+CATEGORY_PRIORITY: dict[Category, int] = {Category(name): rank for rank, name in enumerate(_PRIORITY_ORDER)}
 """Which category wins a tied weighted vote (the more consequential one)."""
 
 _RELATED_PAIRS = (
@@ -93,11 +91,12 @@ def merged_sort_key(finding: MergedFinding) -> tuple[Any, ...]:
     )
 
 
-_Entry = tuple[int, int, str, str, int, Category, Finding]
-"""(start_line, end_line, seat, message, index in the seat's list, category, finding).
+_Entry = tuple[int, int, str, str, int, Category, Severity, Fix | None]
+"""(start_line, end_line, seat, message, index in the seat's list, category, severity, fix).
 
 Entries sort natively into the sweep order; (seat, index) is unique, so comparison never
-reaches the category or the finding, and the order is total whatever the input's order.
+reaches the rest, and the order is total whatever the input's order. Each Finding is read
+once, into its entry.
 """
 
 
@@ -111,38 +110,21 @@ class _Cluster:
     __slots__ = ("category", "end", "members", "normalized", "norms", "seats", "start")
 
     def __init__(self, entry: _Entry) -> None:
-        self.start, self.end, seat, _, _, self.category, _ = entry
+        self.start, self.end, seat, _, _, self.category, _, _ = entry
         self.members = [entry]
         self.seats = {seat}
         self.norms: list[str] = []
         self.normalized = 0
 
     def update_norms(self, cache: dict[str, str]) -> None:
-        """Bring `norms` up to date with all members."""
+        """Bring `norms` up to date with all members; `cache` maps messages to normalized ones."""
         for _, _, _, message, *_ in self.members[self.normalized :]:
-            norm = _normalized(message, cache)
+            norm = cache.get(message)
+            if norm is None:
+                norm = cache[message] = normalize_message(message)
             if norm not in self.norms:
                 self.norms.append(norm)
         self.normalized = len(self.members)
-
-
-def _normalized(message: str, cache: dict[str, str]) -> str:
-    """`normalize_message`, computed once per distinct message."""
-    norm = cache.get(message)
-    if norm is None:
-        norm = cache[message] = normalize_message(message)
-    return norm
-
-
-def _similarity(query: str, norms: list[str], cutoff: float) -> float:
-    """Best `token_set_ratio` of the query against any of the messages; 0 when all are below `cutoff`."""
-    if query in norms:
-        return 100.0
-    if len(norms) == 1:
-        score: float = fuzz.token_set_ratio(query, norms[0], score_cutoff=cutoff)
-        return score
-    match = process.extractOne(query, norms, scorer=fuzz.token_set_ratio, processor=None, score_cutoff=cutoff)
-    return 0.0 if match is None else float(match[1])
 
 
 _RELATION: dict[tuple[Category, Category], int] = {
@@ -166,7 +148,7 @@ def _best_cluster(entry: _Entry, eligible: list[_Cluster], cache: dict[str, str]
     so the search stops as soon as no remaining one could beat the best score; ties go to
     the larger bonus, then the nearer cluster.
     """
-    start, end, _, message, _, category, _ = entry
+    start, end, _, message, _, category, _, _ = entry
     ranked = []
     for cluster in eligible:
         cluster_end = cluster.end  # Clusters never start after a later finding: overlap starts at `start`.
@@ -178,7 +160,9 @@ def _best_cluster(entry: _Entry, eligible: list[_Cluster], cache: dict[str, str]
         ranked.append(((15.0 if strong else 0.0) + 5.0 * relation, _NEEDED[relation, strong], cluster))
     if len(ranked) > 1:
         ranked.sort(key=_BY_BONUS, reverse=True)
-    query = _normalized(message, cache)
+    query = cache.get(message)
+    if query is None:
+        query = cache[message] = normalize_message(message)
     best: _Cluster | None = None
     best_score = -1.0
     for bonus, needed, cluster in ranked:
@@ -186,22 +170,30 @@ def _best_cluster(entry: _Entry, eligible: list[_Cluster], cache: dict[str, str]
             break
         if cluster.normalized < len(cluster.members):
             cluster.update_norms(cache)
-        cutoff = best_score - bonus if best_score - bonus > needed else needed
-        similarity = _similarity(query, cluster.norms, cutoff)
+        norms = cluster.norms
+        if query in norms:
+            similarity = 100.0
+        elif len(norms) == 1:
+            cutoff = best_score - bonus if best_score - bonus > needed else needed
+            similarity = fuzz.token_set_ratio(query, norms[0], score_cutoff=cutoff)
+        else:
+            cutoff = best_score - bonus if best_score - bonus > needed else needed
+            match = process.extractOne(
+                query, norms, scorer=fuzz.token_set_ratio, processor=None, score_cutoff=cutoff
+            )
+            similarity = 0.0 if match is None else match[1]
         if similarity >= needed and similarity + bonus > best_score:
             best, best_score = cluster, similarity + bonus
     return best
-
-
-_BY_BONUS = itemgetter(0)
 
 
 def _cluster(entries: list[_Entry], seat_count: int) -> list[_Cluster]:
     """Sweep findings in line order, joining each to the best reachable cluster or starting a new one.
 
     `active` holds the clusters still within reach (end line ≥ start − 1) that still lack
-    a seat; only the `MAX_CANDIDATES` nearest of them lacking the finding's seat are examined.
-    The common case, one candidate in the same category on the same lines, is decided inline.
+    a seat, newest last; only the `MAX_CANDIDATES` nearest of them lacking the finding's seat
+    are examined. The common case, a lone candidate in the same category with a strong line
+    match, is decided inline.
     """
     clusters: list[_Cluster] = []
     active: list[_Cluster] = []
@@ -209,7 +201,7 @@ def _cluster(entries: list[_Entry], seat_count: int) -> list[_Cluster]:
     current_start = 0
     window = 4 * MAX_CANDIDATES
     for entry in entries:
-        start, end, seat, _, _, category, _ = entry
+        start, end, seat, _, _, category, _, _ = entry
         chosen: _Cluster | None = None
         if active:
             if start != current_start:
@@ -235,6 +227,8 @@ def _cluster(entries: list[_Entry], seat_count: int) -> list[_Cluster]:
             chosen = _Cluster(entry)
             clusters.append(chosen)
             active.append(chosen)
+            if len(active) > 2 * window:  # Dense input: clusters beyond the window are never examined.
+                del active[:-window]
         else:
             chosen.members.append(entry)
             chosen.seats.add(seat)
@@ -273,11 +267,13 @@ def rank_fixes(proposals: Mapping[str, Fix], weights: Mapping[str, float] | None
             groups.append((key, list(seats)))
     ranked = []
     for _, seats in groups:
-        seats.sort(key=lambda name: (-weights.get(name, 1.0), name))
+        if len(seats) > 1:
+            seats.sort(key=lambda name: (-weights.get(name, 1.0), name))
         ranked.append(_trusted(RankedFix, {"fix": proposals[seats[0]], "votes": len(seats), "models": seats}))
-    ranked.sort(
-        key=lambda item: (-item.votes, -sum(weights.get(seat, 1.0) for seat in item.models), item.models)
-    )
+    if len(ranked) > 1:
+        ranked.sort(
+            key=lambda item: (-item.votes, -sum(weights.get(name, 1.0) for name in item.models), item.models)
+        )
     return ranked
 
 
@@ -297,8 +293,7 @@ def _merged(
     proposals: dict[str, Fix] = {}
     severity_votes: dict[Severity, float] = {}
     category_votes: dict[Category, float] = {}
-    for start, end, seat, text, _, kind, finding in members:
-        severity = finding.severity
+    for start, end, seat, text, _, kind, severity, fix in members:
         opinion = {
             "model": seat,
             "message": text,
@@ -310,8 +305,8 @@ def _merged(
         opinions.append(_trusted(ModelOpinion, opinion))
         severity_votes[severity] = severity_votes.get(severity, 0.0) + weights[seat]
         category_votes[kind] = category_votes.get(kind, 0.0) + weights[seat]
-        if finding.fix is not None:
-            proposals[seat] = finding.fix
+        if fix is not None:
+            proposals[seat] = fix
     message = opinions[0].message
     if len(severity_votes) == 1 and len(category_votes) == 1:
         severity, category = opinions[0].severity, cluster.category
@@ -344,6 +339,7 @@ def _merged(
 
 
 _BY_SEAT = itemgetter(2)  # An entry's seat.
+_BY_BONUS = itemgetter(0)  # A ranked candidate's bonus.
 _Model = TypeVar("_Model", bound=BaseModel)
 _new_object = object.__new__
 _set_slot = object.__setattr__
@@ -352,10 +348,10 @@ _set_slot = object.__setattr__
 def _trusted(model_class: type[_Model], fields: dict[str, Any]) -> _Model:
     """`model_class.model_construct(**fields)` for all fields, already valid, without its overhead.
 
-    The values come from validated Findings; validating them again, or `model_construct`'s
-    per-field work, made building the output a third of a 10k-finding merge. This does what
-    `model_construct` does for models without extras or private attributes: `fields` becomes
-    the instance's `__dict__`. `test_merge` checks the results equal validated models.
+    The values come from validated Findings; validating them again (or `model_construct`'s
+    per-field work) doubled the cost of building the output of a 10k-finding merge. This does
+    what `model_construct` does for models without extras or private attributes: `fields`
+    becomes the instance's `__dict__`. `test_merge` checks the results equal validated models.
     """
     instance = _new_object(model_class)
     _set_slot(instance, "__dict__", fields)
@@ -389,9 +385,9 @@ def merge_findings(
     gc.disable()  # Tens of thousands of acyclic objects: collector passes would make big merges superlinear.
     try:
         entries: list[_Entry] = [
-            (finding.start_line, finding.end_line, seat, finding.message, order, finding.category, finding)
+            (f.start_line, f.end_line, seat, f.message, order, f.category, f.severity, f.fix)
             for seat in findings
-            for order, finding in enumerate(findings[seat])
+            for order, f in enumerate(findings[seat])
         ]
         entries.sort()
         clusters = _cluster(entries, len(seats))

@@ -29,9 +29,10 @@ from orchestration.local_panel import (
     provider_keys_present,
 )
 from orchestration.local_runtime import local_endpoint, stop_local_server
-from orchestration.parsing import extract_json, parse_review
-from orchestration.prompts import review_messages
+from orchestration.parsing import extract_json
 from orchestration.requests import ReviewRequest, SourceDocument
+from orchestration.review import review_selection
+from tests.fake_models import FakeModelServer, seat_config
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 requires_local_extra = pytest.mark.skipif(
@@ -47,6 +48,14 @@ DIVIDE = textwrap.dedent(
         return total / len(values)
     """
 )
+ZERO_DIVISION = {
+    "start_line": 5,
+    "end_line": 5,
+    "severity": "error",
+    "category": "bug",
+    "message": "ZeroDivisionError when values is empty",
+    "fix": None,
+}
 
 
 # The default local panel ------------------------------------------------------------------------
@@ -149,15 +158,24 @@ async def test_concurrent_first_callers_share_one_server_and_get_json() -> None:
 @pytest.mark.usefixtures("local_server")
 @pytest.mark.local_model
 @requires_local_extra
-async def test_a_local_seat_reviews_code_as_parseable_findings() -> None:
-    from orchestration.providers import complete_chat
-
-    request = ReviewRequest(document=SourceDocument(path="stats.py", text=DIVIDE))
-    seat = default_local_config().models["local-edge-cases"].model_copy(update={"temperature": 0.0})
-    answer = await complete_chat("local-edge-cases", seat, review_messages(request, seat.instructions))
-    findings = parse_review(answer, start_line=1, end_line=5, seat="local-edge-cases")
-    assert all(1 <= finding.start_line <= finding.end_line <= 5 for finding in findings)
-    assert any(finding.start_line <= 5 <= finding.end_line for finding in findings), answer
+async def test_a_panel_mixing_the_local_seat_and_a_cloud_seat_reviews_code(
+    model_server: FakeModelServer,
+) -> None:
+    model_server.script("cloud", json.dumps({"findings": [ZERO_DIVISION]}))
+    local_seat = default_local_config().models["local-edge-cases"].model_copy(update={"temperature": 0.0})
+    config = ChorusConfig(
+        models={"cloud": seat_config(model_server, "cloud"), "local": local_seat},
+        policy=PolicyConfig(deadline=240),
+    )
+    result = await review_selection(
+        ReviewRequest(document=SourceDocument(path="stats.py", text=DIVIDE)), config
+    )
+    statuses = {status.name: status for status in result.models}
+    assert statuses["cloud"].status == "ok"
+    assert statuses["local"].status == "ok", statuses["local"].error  # Answered, and its JSON parsed.
+    assert any(finding.start_line == 5 for finding in result.findings)
+    (request,) = model_server.requests_for("cloud")
+    assert "total / len(values)" in request.messages[-1]["content"]
 
 
 @pytest.mark.usefixtures("local_server")

@@ -381,3 +381,28 @@ def test_merged_findings_are_valid_models() -> None:
         assert all(isinstance(fix, RankedFix) for fix in item.fixes)
     edited = merged[0].model_copy(update={"message": "edited"})
     assert (edited.message, merged[0].message != "edited") == ("edited", True)
+
+
+def test_dense_input_on_few_lines_stays_linear_and_loses_nothing() -> None:
+    seats = [f"seat{index}" for index in range(6)]
+    findings = {
+        seat: [finding(1 + index % 3, f"problem number {index} in {seat}") for index in range(1000)]
+        for seat in seats
+    }
+    started = time.perf_counter()
+    merged = merge_findings(findings, answered=seats)
+    elapsed = time.perf_counter() - started
+    assert sum(item.votes for item in merged) == 6000
+    assert all(item.votes == len(set(item.models)) for item in merged)
+    assert elapsed < 10.0, f"dense merge took {elapsed:.2f} s"
+
+
+def test_related_categories_with_unrelated_wording_stay_separate() -> None:
+    merged = merge_findings(
+        {
+            "claude": [finding(4, "Division by zero when the list is empty", category=Category.BUG)],
+            "gemini": [finding(4, "SQL injection through the name parameter", category=Category.SECURITY)],
+        },
+        answered=["claude", "gemini"],
+    )
+    assert [item.votes for item in merged] == [1, 1]

@@ -32,7 +32,9 @@ phase() {
   fi
   phase_name="$1"
   phase_start=$SECONDS
-  [ -n "$1" ] && echo "==> $1"
+  if [ -n "$1" ]; then
+    echo "==> $1"
+  fi
 }
 
 as_root() {

@@ -288,6 +288,7 @@ export function writeUserSettings(environment: Environment, chorusOverrides: Rec
     'editor.hover.delay': 300,
     'files.autoSave': 'off',
     'window.commandCenter': false,
+    'remote.autoForwardPorts': false,
     'workbench.colorTheme': 'Default Dark Modern',
     'chorus.interpreter': CHORUS_PYTHON,
     ...chorusOverrides,

@@ -163,10 +163,7 @@ describe('Chorus in VS Code (code-server)', { timeout: 600000 }, () => {
     assert.match(rows, /\[2\/3\][^\n]*SQL injection/i);
     await page.keyboard.press('Escape');
     await page.mouse.move(5, 450);
-    const file = await screenshot('review');
-    const docs = path.join(REPO_ROOT, 'docs', 'images');
-    mkdirSync(docs, { recursive: true });
-    copyFileSync(file, path.join(docs, 'vscode-review.png'));
+    await screenshot('review');
   });
 
   step("hovering a finding shows each model's own words", async () => {
@@ -179,7 +176,11 @@ describe('Chorus in VS Code (code-server)', { timeout: 600000 }, () => {
     await hover.first().waitFor({ timeout: 15000 });
     const text = await hover.first().innerText();
     assert.match(text, /f-string|pasted into the query/);
-    await screenshot('hover');
+    /** The README's picture: squiggles, each model's words, and the agreement counts in Problems. */
+    const file = await screenshot('hover');
+    const docs = path.join(REPO_ROOT, 'docs', 'images');
+    mkdirSync(docs, { recursive: true });
+    copyFileSync(file, path.join(docs, 'vscode-review.png'));
     await page.keyboard.press('Escape');
   });
 
