@@ -228,11 +228,8 @@ def test_panel_counts_seats_that_answered_without_findings() -> None:
         answered=["claude", "gemini", "codex", "gemini"],
     )
     assert (merged[0].votes, merged[0].panel) == (1, 3)
-
-
-def test_panel_includes_a_seat_with_findings_missing_from_answered() -> None:
-    merged = merge_findings({"claude": [finding(2, "Unused import os")]}, answered=[])
-    assert (merged[0].votes, merged[0].panel) == (1, 1)
+    unlisted = merge_findings({"claude": [finding(2, "Unused import os")]}, answered=[])
+    assert (unlisted[0].votes, unlisted[0].panel) == (1, 1)
 
 
 def test_empty_input_gives_no_findings() -> None:
@@ -296,16 +293,8 @@ def random_findings(count: int, seats: int, seed: int) -> dict[str, list[Finding
     rng = random.Random(seed)
     names = [f"seat{index}" for index in range(seats)]
     wordings = {
-        Category.BUG: [
-            "Off-by-one reading {v}",
-            "IndexError when indexing {v}",
-            "{v} loop goes one past the end",
-        ],
-        Category.SECURITY: [
-            "SQL injection through {v}",
-            "{v} is interpolated into SQL",
-            "Untrusted {v} in query",
-        ],
+        Category.BUG: ["Off-by-one reading {v}", "IndexError indexing {v}", "{v} loop goes one past the end"],
+        Category.SECURITY: ["SQL injection through {v}", "{v} is put into SQL", "Untrusted {v} in query"],
         Category.STYLE: ["{v} should be snake_case", "Rename {v} per PEP 8", "Naming: {v}"],
     }
     result: dict[str, list[Finding]] = {name: [] for name in names}
