@@ -24,6 +24,7 @@ from orchestration.parsing import parse_explanation
 from orchestration.prompts import EXPLAIN_SCHEMA, explain_messages, number_lines
 from orchestration.requests import ExplainRequest
 from orchestration.results import ExplainResult, ResultUpdate
+from orchestration.review import indent_like_original
 
 Explanation = tuple[str, Fix | None]
 
@@ -62,7 +63,8 @@ async def explain_diagnostics(
 
     def parse(raw: str, seat: Seat) -> Explanation:
         # A fix may reach beyond the diagnostic's lines (an import, the enclosing function).
-        return parse_explanation(raw, start_line=1, end_line=whole_file)
+        text, fix = parse_explanation(raw, start_line=1, end_line=whole_file)
+        return text, indent_like_original(fix, document.lines) if fix is not None else None
 
     def combined(run: PanelRun[Explanation], final: bool) -> ExplainResult:
         texts = {name: text for name, (text, _fix) in run.answers.items()}

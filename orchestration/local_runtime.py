@@ -234,8 +234,9 @@ def stop_local_server() -> None:
 def serve(argv: list[str]) -> None:
     """Child process body: load the model, hand back the address, serve until stdin closes.
 
-    Never returns: exits with `os._exit` so that xllamacpp's destructor (which can deadlock
-    at interpreter exit) never runs.
+    Prompt-lookup (n-gram) speculative decoding is on: reviews quote the code they were shown,
+    and on 2 cores it cut a 3-seat review from 52-55 s to 41-42 s. Never returns: exits with
+    `os._exit` so that xllamacpp's destructor (which can deadlock at interpreter exit) never runs.
     """
     parser = argparse.ArgumentParser(prog="python -m orchestration.local_runtime")
     parser.add_argument("--model", required=True)
@@ -262,6 +263,11 @@ def serve(argv: list[str]) -> None:
         params.warmup = False
         params.cache_ram_mib = PROMPT_CACHE_MIB
         params.ui = False
+        prompt_lookup = getattr(
+            xllamacpp.common_speculative_type, "COMMON_SPECULATIVE_TYPE_NGRAM_SIMPLE", None
+        )
+        if prompt_lookup is not None:
+            params.speculative.types = [prompt_lookup]
         server = xllamacpp.Server(params)
         os.write(handshake, (json.dumps({"address": server.listening_address}) + "\n").encode())
         os.close(handshake)

@@ -9,7 +9,7 @@ from pathlib import Path
 from orchestration.arbiter import arbitrate_review
 from orchestration.config import ChorusConfig
 from orchestration.fanout import Seat
-from orchestration.findings import Finding, MergedFinding
+from orchestration.findings import Finding, Fix, MergedFinding
 from orchestration.merge import merge_findings
 from orchestration.panel import (
     EventHandler,
@@ -26,6 +26,30 @@ from orchestration.parsing import parse_review
 from orchestration.prompts import REVIEW_SCHEMA, number_lines, review_messages
 from orchestration.requests import ReviewRequest
 from orchestration.results import PanelEvent, ResultUpdate, ReviewResult
+
+
+def indent_like_original(fix: Fix, lines: list[str]) -> Fix:
+    """Give a fix the original lines' indentation when a model dropped it.
+
+    Small models often answer `for i in range(n):` for a line indented by four
+    spaces; applied as is, that would break the code.
+    """
+    if not fix.replacement.strip() or fix.start_line > len(lines):
+        return fix
+    original = lines[fix.start_line - 1]
+    indent = original[: len(original) - len(original.lstrip())]
+    body = [line for line in fix.replacement.splitlines() if line.strip()]
+    if not indent or any(line[:1] in (" ", "\t") for line in body):
+        return fix
+    shifted = "\n".join(indent + line if line.strip() else line for line in fix.replacement.split("\n"))
+    return fix.model_copy(update={"replacement": shifted})
+
+
+def with_indented_fix(finding: Finding, lines: list[str]) -> Finding:
+    """The finding with its fix (if any) indented like the lines it replaces."""
+    if finding.fix is None:
+        return finding
+    return finding.model_copy(update={"fix": indent_like_original(finding.fix, lines)})
 
 
 async def review_selection(
@@ -48,8 +72,11 @@ async def review_selection(
     seats = [Seat(name, seat, review_messages(safe_request, seat.instructions)) for name, seat in asked]
     weights = seat_weights(config)
 
+    lines = document.lines
+
     def parse(raw: str, seat: Seat) -> list[Finding]:
-        return parse_review(raw, start_line=first, end_line=last, seat=seat.name)
+        found = parse_review(raw, start_line=first, end_line=last, seat=seat.name)
+        return [with_indented_fix(finding, lines) for finding in found]
 
     def merged(run: PanelRun[list[Finding]], final: bool) -> ReviewResult:
         findings = merge_findings(

@@ -189,3 +189,12 @@ async def test_no_models_is_a_clear_error(model_server: FakeModelServer) -> None
     config = make_config(model_server, [])
     with pytest.raises(NoPanelError, match="no models are configured"):
         await review_selection(ledger_request(), config)
+
+
+async def test_a_fix_without_indentation_is_indented_like_the_original(model_server: FakeModelServer) -> None:
+    bare_fix = {"start_line": 8, "end_line": 8, "replacement": "for i in range(len(amounts)):"}
+    unindented = {**OFF_BY_ONE, "fix": bare_fix}
+    model_server.script("small", findings(unindented))
+    config = make_config(model_server, ["small"])
+    result = await review_selection(ledger_request(), config)
+    assert result.findings[0].fixes[0].fix.replacement == "    for i in range(len(amounts)):"
