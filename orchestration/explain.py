@@ -79,9 +79,8 @@ async def explain_diagnostics(
             final=final,
         )
 
-    async def publish_partial(run: PanelRun[Explanation]) -> None:
-        if on_event is not None and len(run.statuses) < len(run.order):
-            await on_event(ResultUpdate(result=combined(run, final=False)))
+    async def partial(run: PanelRun[Explanation]) -> ExplainResult:
+        return combined(run, final=False)
 
     run = await run_panel(
         seats,
@@ -90,7 +89,7 @@ async def explain_diagnostics(
         config,
         json_schema=EXPLAIN_SCHEMA,
         on_event=on_event,
-        on_answer=publish_partial,
+        partial_result=partial,
     )
     result = combined(run, final=True)
     if len(run.answers) > 1 and config.panels.arbiter is not None:

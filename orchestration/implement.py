@@ -66,9 +66,8 @@ async def implement_stub(
             path=original.path, stub=stub, candidates=candidates, models=run.models, final=final
         )
 
-    async def publish_partial(run: PanelRun[str]) -> None:
-        if on_event is not None and len(run.statuses) < len(run.order):
-            await on_event(ResultUpdate(result=await ranked(run, final=False)))
+    async def partial(run: PanelRun[str]) -> ImplementResult:
+        return await ranked(run, final=False)
 
     run = await run_panel(
         seats,
@@ -77,7 +76,7 @@ async def implement_stub(
         config,
         json_schema=IMPLEMENT_SCHEMA,
         on_event=on_event,
-        on_answer=publish_partial,
+        partial_result=partial,
     )
     result = await ranked(run, final=True)
     if on_event is not None:

@@ -15,9 +15,11 @@ from orchestration.errors import NoPanelError
 from orchestration.local_model import SERVED_MODEL_NAME, local_extra_installed
 
 LOCAL_MODEL_ID = f"local/{SERVED_MODEL_NAME}"
-LOCAL_SEAT_TIMEOUT = 180.0
-LOCAL_MAX_TOKENS = 512
-LOCAL_DEADLINE = 180.0
+LOCAL_SEAT_TIMEOUT = 240.0
+"""Seconds per local seat, queueing included: the seats share one llama.cpp slot and answer in turn."""
+LOCAL_MAX_TOKENS = 384
+"""Measured review answers ran 6-273 tokens; generation (~8 tokens/s on one core) dominates the time."""
+LOCAL_DEADLINE = 240.0
 """Whole-request deadline for the local panel when the configuration does not set one."""
 
 LOCAL_NOTICE = (

@@ -23,7 +23,14 @@ from orchestration.fanout import Seat, SeatAnswer, fan_out
 from orchestration.privacy import check_not_excluded, is_local_only, redact_secrets
 from orchestration.providers import complete_chat
 from orchestration.requests import SourceDocument
-from orchestration.results import ModelStatus, PanelEvent, PanelResult, SeatFinished, SeatStarted
+from orchestration.results import (
+    ModelStatus,
+    PanelEvent,
+    PanelResult,
+    ResultUpdate,
+    SeatFinished,
+    SeatStarted,
+)
 
 T = TypeVar("T")
 EventHandler = Callable[[PanelEvent], Awaitable[None]]
@@ -106,9 +113,13 @@ async def run_panel(
     *,
     json_schema: dict[str, Any] | None,
     on_event: EventHandler | None,
-    on_answer: Callable[[PanelRun[T]], Awaitable[None]] | None = None,
+    partial_result: Callable[[PanelRun[T]], Awaitable[PanelResult]] | None = None,
 ) -> PanelRun[T]:
-    """Ask every seat at once; report each step; return all answers and statuses."""
+    """Ask every seat at once; report each step; return all answers and statuses.
+
+    After each usable answer while other seats are still working, `partial_result`
+    builds a provisional result that `on_event` receives as a `ResultUpdate`.
+    """
     run: PanelRun[T] = PanelRun(order=[s.name for s in seats] + [s.name for s in skipped])
     for status in skipped:
         run.statuses[status.name] = status
@@ -125,8 +136,9 @@ async def run_panel(
                 run.answers[answer.status.name] = answer.value
             if on_event is not None:
                 await on_event(SeatFinished(status=answer.status, answered=len(run.statuses), total=total))
-            if on_answer is not None and answer.status.status == "ok":
-                await on_answer(run)
+            still_working = len(run.statuses) < len(run.order)
+            if on_event and partial_result and answer.status.status == "ok" and still_working:
+                await on_event(ResultUpdate(result=await partial_result(run)))
     return run
 
 

@@ -94,9 +94,8 @@ async def review_selection(
             final=final,
         )
 
-    async def publish_partial(run: PanelRun[list[Finding]]) -> None:
-        if on_event is not None and len(run.statuses) < len(run.order):
-            await on_event(ResultUpdate(result=merged(run, final=False)))
+    async def partial(run: PanelRun[list[Finding]]) -> ReviewResult:
+        return merged(run, final=False)
 
     run = await run_panel(
         seats,
@@ -105,7 +104,7 @@ async def review_selection(
         config,
         json_schema=REVIEW_SCHEMA,
         on_event=on_event,
-        on_answer=publish_partial,
+        partial_result=partial,
     )
     result = merged(run, final=True)
     if result.findings and config.panels.arbiter is not None:
