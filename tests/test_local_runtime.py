@@ -35,6 +35,9 @@ from orchestration.review import review_selection
 from tests.fake_models import FakeModelServer, seat_config
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+LEDGER = (Path(__file__).resolve().parent.parent / "examples" / "ledger.py").read_text()
+"""The README's example: an off-by-one planted on line 8 (and an SQL injection on line 14)."""
+
 requires_local_extra = pytest.mark.skipif(
     not local_extra_installed(), reason="the 'local' extra is not installed"
 )
@@ -237,3 +240,19 @@ def _is_zombie(pid: int) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1].startswith("Z")
     except OSError:
         return True
+
+
+@pytest.mark.usefixtures("local_server")
+@pytest.mark.local_model
+@requires_local_extra
+async def test_the_local_model_alone_points_at_the_planted_bug() -> None:
+    """README's promise: with no key and no network, the merged review names the planted bug."""
+    seat = default_local_config().models["local-correctness"].model_copy(update={"temperature": 0.0})
+    config = ChorusConfig(models={"local-correctness": seat}, policy=PolicyConfig(deadline=240))
+    request = ReviewRequest(
+        document=SourceDocument(path="examples/ledger.py", text=LEDGER), start_line=6, end_line=10
+    )
+    result = await review_selection(request, config)
+    assert result.models[0].status == "ok", result.models[0].error
+    planted = 8  # for i in range(len(amounts) + 1): reads past the end
+    assert any(f.start_line <= planted <= f.end_line for f in result.findings), result.findings
