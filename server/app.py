@@ -112,6 +112,7 @@ def create_server() -> ChorusLanguageServer:
         configuration,
         documents,
         explain,
+        hover,
         implement,
         models,
         progress,
@@ -121,7 +122,17 @@ def create_server() -> ChorusLanguageServer:
     server = ChorusLanguageServer()
     server.feature(types.SHUTDOWN)(shutdown)
     server.feature(types.EXIT)(exit_server)
-    for feature in (configuration, documents, progress, review, implement, explain, code_actions, models):
+    for feature in (
+        configuration,
+        documents,
+        progress,
+        review,
+        implement,
+        explain,
+        code_actions,
+        models,
+        hover,
+    ):
         feature.register(server)
     return server
 

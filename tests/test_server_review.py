@@ -205,3 +205,33 @@ async def test_published_diagnostics_follow_later_edits(
         change_document(client, uri, 3, 11, 12, "    return len(rows)\n")
         await wait_until(lambda: len(client.publishes_for(uri)) > count)
         assert chorus_lines(client.diagnostics[uri]) == [5], "editing line 12 removed its diagnostic"
+
+
+async def test_hover_shows_each_models_words(
+    profile: str, tmp_path: Path, model_server: FakeModelServer
+) -> None:
+    model_server.script("claude", review_answer(INJECTION))
+    model_server.script("codex", review_answer(finding(5, "SQL injection via string formatting")))
+    init = config_options(make_config(model_server, ["claude", "codex"]))
+    async with chorus_session(profile, tmp_path, init_options=init) as client:
+        uri = open_document(client, tmp_path / "app.py", SOURCE)
+        await request(
+            client, "chorus/reviewSelection", {"textDocument": {"uri": uri}, "range": lsp_range(3, 6)}
+        )
+        hover = await client.text_document_hover_async(
+            types.HoverParams(
+                text_document=types.TextDocumentIdentifier(uri=uri),
+                position=types.Position(line=4, character=8),
+            )
+        )
+        assert hover is not None and isinstance(hover.contents, types.MarkupContent)
+        assert "[2/2]" in hover.contents.value
+        assert "claude: SQL injection: name is formatted into the query" in hover.contents.value
+        assert "codex: SQL injection via string formatting" in hover.contents.value
+        nothing = await client.text_document_hover_async(
+            types.HoverParams(
+                text_document=types.TextDocumentIdentifier(uri=uri),
+                position=types.Position(line=0, character=0),
+            )
+        )
+        assert nothing is None
