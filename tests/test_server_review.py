@@ -225,7 +225,7 @@ async def test_hover_shows_each_models_words(
             )
         )
         assert hover is not None and isinstance(hover.contents, types.MarkupContent)
-        assert "[2/2]" in hover.contents.value
+        assert "\\[2/2\\]" in hover.contents.value  # escaped: model text never becomes markup
         assert "claude: SQL injection: name is formatted into the query" in hover.contents.value
         assert "codex: SQL injection via string formatting" in hover.contents.value
         nothing = await client.text_document_hover_async(

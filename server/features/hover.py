@@ -6,6 +6,7 @@ the hover is where a user reads what every model actually said.
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING, Any
 
 from lsprotocol import types
@@ -16,15 +17,21 @@ if TYPE_CHECKING:
     from server.app import ChorusLanguageServer
 
 JSON = dict[str, Any]
+MARKUP = re.compile(r"([\\`*_{}\[\]<>#|])")
+
+
+def escape_markdown(text: str) -> str:
+    """Keep a model's words from turning into markup."""
+    return MARKUP.sub(r"\\\1", text)
 
 
 def finding_markdown(diagnostic: JSON) -> str:
     """One stored Chorus diagnostic as markdown: message, each model's words, fixes."""
     data = diagnostic.get("data") or {}
-    lines = [f"**Chorus** {diagnostic['message']}"]
+    lines = [f"**Chorus** {escape_markdown(diagnostic['message'])}"]
     opinions = [item["message"] for item in diagnostic.get("relatedInformation") or []]
     if opinions:
-        lines += ["", "Each model's words:", *(f"- {opinion}" for opinion in opinions)]
+        lines += ["", "Each model's words:", *(f"- {escape_markdown(opinion)}" for opinion in opinions)]
     fixes = data.get("fixes") or []
     if fixes:
         votes = ", ".join(f"{fix['votes']} vote(s) ({', '.join(fix['models'])})" for fix in fixes)

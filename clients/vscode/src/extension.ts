@@ -1,6 +1,6 @@
 /**
  * Entry point of the Chorus extension for VS Code and Cursor: starts `chorus serve` and registers the
- * palette commands, the hover and the status bar item.
+ * palette commands and the status bar item (the hover with each model's words comes from the server).
  *
  * The palette commands have their own ids (`chorus.palette.*`) because vscode-languageclient registers the
  * server's own commands (`chorus.reviewSelection`, …) itself.
@@ -54,9 +54,6 @@ export async function activate(context: vscode.ExtensionContext): Promise<Chorus
       if (features.cancelAll() === 0) {
         output.show();
       }
-    }),
-    vscode.languages.registerHoverProvider([{ scheme: 'file' }, { scheme: 'untitled' }], {
-      provideHover: (document, position) => features.provideHover(document, position),
     }),
   );
 

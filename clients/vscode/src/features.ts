@@ -1,6 +1,6 @@
 /**
  * The palette commands: review a selection, implement a stub (quick pick + diff preview), explain
- * diagnostics (markdown preview beside the editor), show the models; plus the hover with each model's words.
+ * diagnostics (markdown preview beside the editor), show the models.
  *
  * Every request runs under a cancellable progress notification; cancelling it (or clicking the busy status
  * bar item) cancels the request, which vscode-languageclient turns into `$/cancelRequest` for the server.
@@ -11,7 +11,7 @@ import * as vscode from 'vscode';
 import { WorkDoneProgress, type CodeAction, type LanguageClient, type WorkspaceEdit } from 'vscode-languageclient/node';
 
 import type { ChorusClient } from './chorusClient';
-import { candidateItem, explanationDocument, modelsTitle, modelWordsMarkdown, reviewSummary, seatItem } from './format';
+import { candidateItem, explanationDocument, modelsTitle, reviewSummary, seatItem } from './format';
 import {
   ExplainDiagnosticsMethod,
   ImplementStubMethod,
@@ -178,19 +178,6 @@ export class ChorusFeatures {
       this.output.info(`Cancelled ${count} request${count === 1 ? '' : 's'}.`);
     }
     return count;
-  }
-
-  /** Hover over a Chorus diagnostic: the merged message and each model's own words. */
-  provideHover(document: vscode.TextDocument, position: vscode.Position): vscode.Hover | undefined {
-    const diagnostics = vscode.languages
-      .getDiagnostics(document.uri)
-      .filter((diagnostic) => diagnostic.source === 'chorus' && diagnostic.range.contains(position))
-      .filter((diagnostic) => (diagnostic.relatedInformation?.length ?? 0) > 0);
-    if (diagnostics.length === 0) {
-      return undefined;
-    }
-    const markdown = new vscode.MarkdownString(diagnostics.map((diagnostic) => modelWordsMarkdown(diagnostic)).join('\n\n---\n\n'));
-    return new vscode.Hover(markdown, diagnostics[0].range);
   }
 
   /** Send a request under a cancellable progress notification; undefined when cancelled or failed. */

@@ -1,6 +1,6 @@
 /**
  * Text the extension shows: the status bar, the implement quick pick, the models list, review summaries,
- * the per-model hover and the explanation page.
+ * and the explanation page.
  *
  * No `vscode` import: the unit tests run this module under plain Node. Codicons are written as `$(name)`.
  */
@@ -162,26 +162,6 @@ export function reviewSummary(diagnosticCount: number, models: ModelReport[]): s
   const failures = failedModels(models);
   const tail = failures.length > 0 ? ` (${failures.join('; ')})` : '';
   return `Chorus: ${findings} — ${answered} of ${models.length} models answered${tail}.`;
-}
-
-/** Markdown for the hover over a Chorus diagnostic: the merged message, then each model's own words. */
-export function modelWordsMarkdown(diagnostic: Pick<LspDiagnostic, 'message'> & {
-  relatedInformation?: { message: string }[];
-}): string {
-  const lines = [`**Chorus** ${escapeMarkdown(diagnostic.message)}`];
-  const related = diagnostic.relatedInformation ?? [];
-  if (related.length > 0) {
-    lines.push('', "Each model's words:", '');
-    for (const item of related) {
-      lines.push(`- ${escapeMarkdown(item.message)}`);
-    }
-  }
-  return lines.join('\n');
-}
-
-/** Escape the characters that would turn a model's text into markup. */
-export function escapeMarkdown(text: string): string {
-  return text.replace(/([\\`*_{}[\]<>#|])/g, '\\$1');
 }
 
 /** The explanation page: the server's markdown, then who answered. */

@@ -5,12 +5,10 @@ import { describe, it } from 'node:test';
 
 import {
   candidateItem,
-  escapeMarkdown,
   explanationDocument,
   failedModels,
   lifecycleView,
   modelsTitle,
-  modelWordsMarkdown,
   reviewSummary,
   seatItem,
   statusView,
@@ -117,28 +115,6 @@ describe('review summaries', () => {
 });
 
 describe('markdown', () => {
-  it("shows each model's words in the hover, escaped", () => {
-    const markdown = modelWordsMarkdown({
-      message: '[2/3] SQL injection: query built with f-string',
-      relatedInformation: [{ message: 'alpha: use `?` placeholders' }, { message: 'beta: *unsafe* <input>' }],
-    });
-    assert.equal(
-      markdown,
-      [
-        '**Chorus** \\[2/3\\] SQL injection: query built with f-string',
-        '',
-        "Each model's words:",
-        '',
-        '- alpha: use \\`?\\` placeholders',
-        '- beta: \\*unsafe\\* \\<input\\>',
-      ].join('\n'),
-    );
-  });
-
-  it('escapes markup characters', () => {
-    assert.equal(escapeMarkdown('a_b [c](d) #e'), 'a\\_b \\[c\\](d) \\#e');
-  });
-
   it('builds the explanation page with who answered and the fixes', () => {
     const page = explanationDocument(
       { explanation: '## Why\nThe index is off by one.', fixes: [{ title: 'Fix' }], models: [{ name: 'alpha', status: 'ok' }, { name: 'beta', status: 'timeout' }] },
