@@ -8,7 +8,6 @@
 import type {
   ExplainDiagnosticsResult,
   ImplementCandidate,
-  LspDiagnostic,
   ModelReport,
   ModelsResult,
   SeatDescription,
