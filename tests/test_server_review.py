@@ -91,7 +91,8 @@ async def test_publishes_before_the_slowest_model_answers(
         answer = await request(
             client, "chorus/reviewSelection", {"textDocument": {"uri": uri}, "range": lsp_range(3, 6)}
         )
-        gemini_done = model_server.requests_for("gemini")[0].finished_at
+        gemini = model_server.requests_for("gemini")[0]
+        gemini_done = await wait_until(lambda: gemini.finished_at)  # set just after the answer is sent
         assert gemini_done is not None
         publishes = [
             (when, diagnostics) for when, published, diagnostics in client.publishes if published == uri
