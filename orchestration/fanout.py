@@ -8,6 +8,11 @@ Each call runs under its seat's own timeout (in `complete_chat`), the whole unde
 Once `policy.quorum` seats have answered usably, stragglers get `policy.grace` more seconds and are
 then cut off. Leaving the `async with` block early cancels every call still in flight, which closes
 its HTTP connection. A process-wide capacity limiter bounds the calls in flight.
+
+Starting a call costs the model client a few milliseconds of CPU on the event loop. When many
+requests fan out at once, seats therefore take turns (`take_turn`): one seat starts its call per
+loop iteration, so the set-up of hundreds of calls is spread out and the loop keeps answering
+the editor's other requests in between.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from typing import Any, Generic, TypeVar
 
 import anyio
 from anyio.abc import TaskGroup
+from anyio.lowlevel import RunVar, checkpoint
 from anyio.streams.memory import MemoryObjectSendStream
 
 from orchestration.config import ModelConfig, PolicyConfig
@@ -33,6 +39,25 @@ T = TypeVar("T")
 
 _call_limiter = anyio.CapacityLimiter(64)
 """Model calls in flight across the whole process; resized to `policy.max_parallel_calls`."""
+
+_turns: RunVar[anyio.Lock] = RunVar("chorus_turns")
+"""The per-event-loop gate behind `take_turn`."""
+
+
+async def take_turn() -> None:
+    """Return when it is this task's turn to burn CPU on the event loop: one task per loop iteration.
+
+    Tasks pass in arrival order (the lock is fair); each holds the gate across one checkpoint, so
+    a burst of waiting tasks is spread over as many loop iterations, with the loop's other work
+    (reading the editor's messages, answering them) in between. Uncontended, it costs one checkpoint.
+    """
+    try:
+        gate = _turns.get()
+    except LookupError:
+        gate = anyio.Lock()
+        _turns.set(gate)
+    async with gate:
+        await checkpoint()
 
 
 @dataclass(frozen=True)
@@ -123,6 +148,7 @@ class _FanOut(Generic[T]):
         outcome: SeatAnswer[Any] | None = None
         with run.scope:
             async with _call_limiter:
+                await take_turn()
                 run.started_at = time.perf_counter()
                 self.emit(SeatStarted(name=run.seat.name))
                 try:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import PurePath
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, PrivateAttr, model_validator
 
 LANGUAGE_BY_SUFFIX: dict[str, str] = {
     ".py": "python",
@@ -55,11 +55,23 @@ class SourceDocument(BaseModel):
             self.language = language_for_path(self.path)
         return self
 
+    _split: tuple[str, list[str]] | None = PrivateAttr(default=None)
+
     @property
     def lines(self) -> list[str]:
-        """The file's lines without their line endings, split as LSP does (\\n, \\r\\n, \\r only)."""
+        """The file's lines without their line endings, split as LSP does (\\n, \\r\\n, \\r only).
+
+        Split once per text (results are converted line by line, many times per review);
+        callers must not modify the list.
+        """
+        split = self._split
+        if split is not None and split[0] is self.text:
+            return split[1]
         lines = LINE_BREAK.split(self.text)
-        return lines[:-1] if lines and lines[-1] == "" else lines
+        if lines and lines[-1] == "":
+            lines.pop()
+        self._split = (self.text, lines)
+        return lines
 
 
 class ReviewRequest(BaseModel):

@@ -26,6 +26,7 @@ from server.features.documents import DocumentState
 from server.features.progress import Activity
 from server.logs import ClientLogHandler, configure_logging
 from server.protocol import ChorusProtocol
+from server.stdio import serve_stdio
 
 logger = logging.getLogger(__name__)
 
@@ -156,6 +157,6 @@ def run_server(transport: str = "stdio", host: str | None = None, port: int | No
     if transport == "tcp":
         server.start_tcp(host or "127.0.0.1", port or DEFAULT_TCP_PORT)
     elif transport == "stdio":
-        server.start_io(sys.stdin.buffer, claim_stdout())
+        serve_stdio(server, sys.stdin.buffer, claim_stdout())
     else:
         raise ValueError(f"unknown transport {transport!r} (expected 'stdio' or 'tcp')")

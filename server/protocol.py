@@ -6,6 +6,8 @@
   error naming the problem (pygls alone drops it and the client waits forever).
 - `$/cancelRequest` for a `workspace/executeCommand` also cancels the command's
   task: pygls runs commands behind a generator and would only cancel the wrapper.
+- `notify_json` sends a notification whose params are already JSON, skipping the
+  JSON → lsprotocol → JSON round trip (diagnostics are published many times per review).
 """
 
 from __future__ import annotations
@@ -87,6 +89,10 @@ class ChorusProtocol(LanguageServerProtocol):
             logger.info("cancelling command request %r", msg_id)
             task.cancel()
         super()._handle_cancel_notification(msg_id)
+
+    def notify_json(self, method: str, params: dict[str, Any]) -> None:
+        """Send a notification whose params are plain JSON, as they are."""
+        self._send_data({"jsonrpc": self.VERSION, "method": method, "params": params})
 
     @contextmanager
     def cancellable_command(self) -> Iterator[None]:

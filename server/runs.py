@@ -17,6 +17,7 @@ from pygls.exceptions import JsonRpcException
 
 from orchestration.config import ChorusConfig, Task
 from orchestration.errors import ChorusError
+from orchestration.fanout import take_turn
 from orchestration.panel import EventHandler, all_failed, failure_summary
 from orchestration.results import ExplainResult, ImplementResult, PanelEvent, ResultUpdate, ReviewResult
 from server.features.progress import PanelProgress
@@ -49,6 +50,7 @@ async def run_panel(
             if on_result is not None and isinstance(event, ResultUpdate):
                 await on_result(event.result)
 
+        await take_turn()  # When many requests arrive at once, their set-up is spread over loop turns.
         result = await pipeline(config, on_event)
         if result.notice is None and ls.settings.notice:
             result = result.model_copy(update={"notice": ls.settings.notice})

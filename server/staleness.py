@@ -13,7 +13,6 @@ their `data` and the text edits of workspace edits.
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -103,13 +102,25 @@ def line_span(form: Any) -> tuple[int, int] | None:
 
 
 def shift_ranges(form: Any, delta: int) -> Any:
-    """A deep copy of `form` with every range moved down by `delta` lines."""
-    shifted = copy.deepcopy(form)
-    if delta:
-        for found in iter_ranges(shifted):
-            found["start"]["line"] += delta
-            found["end"]["line"] += delta
-    return shifted
+    """`form` with every range moved down by `delta` lines: a copy of what changes, `form` itself for 0.
+
+    Containers on the way to a range are copied, everything else is shared; nothing in
+    `form` is modified.
+    """
+    if not delta:
+        return form
+    if is_range(form):
+        start, end = form["start"], form["end"]
+        return {
+            **form,
+            "start": {**start, "line": start["line"] + delta},
+            "end": {**end, "line": end["line"] + delta},
+        }
+    if isinstance(form, dict):
+        return {key: shift_ranges(value, delta) for key, value in form.items()}
+    if isinstance(form, list):
+        return [shift_ranges(item, delta) for item in form]
+    return form
 
 
 def delta_through(edits: list[LineEdit], first: int, last: int) -> int | None:
@@ -147,12 +158,14 @@ class EditLog:
         ranges in `form` cover); the ranges in `form` are included too. None when
         any of those lines has been edited since.
         """
+        if not self.edits:
+            return form
         span = line_span(form)
         if span is not None:
             first = span[0] if first is None else min(first, span[0])
             last = span[1] if last is None else max(last, span[1])
         if first is None or last is None:
-            return copy.deepcopy(form)
+            return form
         delta = self.delta_for(first, last)
         return None if delta is None else shift_ranges(form, delta)
 

@@ -1,4 +1,8 @@
-"""Shared pytest fixtures: the hermetic fake model server, and litellm client cleanup."""
+"""Shared pytest fixtures: the fake model server, `chorus serve` sessions, litellm client cleanup.
+
+A server test asks for `chorus` (and so `profile`): it runs once per editor in CLIENT_PROFILES, and
+`async with chorus(seats) as client` starts the server with those seats on the fake model server.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +17,7 @@ if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))  # So `pytest` (not only `python -m pytest`) finds orchestration/.
 
 from tests.fake_models import FakeModelServer  # noqa: E402
+from tests.lsp_client import CLIENT_PROFILES, ChorusLauncher  # noqa: E402
 
 
 @pytest.fixture
@@ -20,6 +25,18 @@ def model_server() -> Iterator[FakeModelServer]:
     """A started fake OpenAI-compatible server; script models on it with `model_server.script(...)`."""
     with FakeModelServer() as server:
         yield server
+
+
+@pytest.fixture(params=CLIENT_PROFILES)
+def profile(request: pytest.FixtureRequest) -> str:
+    """The editor a server test plays: every test using it runs once per profile in CLIENT_PROFILES."""
+    return str(request.param)
+
+
+@pytest.fixture
+def chorus(profile: str, tmp_path: Path, model_server: FakeModelServer) -> ChorusLauncher:
+    """Starts `chorus serve` as `profile` on `tmp_path`: `async with chorus(["claude"]) as client:`."""
+    return ChorusLauncher(profile, tmp_path, model_server)
 
 
 @pytest.fixture(autouse=True)

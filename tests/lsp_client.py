@@ -4,7 +4,11 @@ The client records everything the server sends (every diagnostics publish, progr
 `chorus/status`, message requests, applied edits), answers `window/showMessageRequest`
 (picking the first action unless told otherwise) and `workspace/applyEdit`, and
 structures code actions correctly (lsprotocol alone mistakes a CodeAction that
-carries a command for a Command).
+carries a command for a Command). It also does what server tests keep doing: open and edit
+documents in its workspace, send Chorus's requests, ask for code actions.
+
+`ChorusLauncher` (the `chorus` fixture in conftest.py) starts a session with seats on the fake
+model server, so that a test states only its seats and what it does with the client.
 """
 
 from __future__ import annotations
@@ -14,7 +18,8 @@ import os
 import sys
 import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Union
 
@@ -23,6 +28,8 @@ from lsprotocol import types
 from pygls.protocol import JsonRPCNotification, JsonRPCResponseMessage, default_converter
 from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
 from pytest_lsp.client import DEFAULT_CLIENT_FEATURES
+
+from tests.fake_models import FakeModelServer, make_config
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SERVER_COMMAND = [sys.executable, "-m", "server", "serve"]
@@ -33,7 +40,7 @@ PROVIDER_KEY_WORDS = ("API_KEY", "_TOKEN", "ANTHROPIC", "OPENAI", "GEMINI", "MIS
 
 
 class ChorusTestClient(LanguageClient):
-    """A pytest-lsp client with Chorus's extra bookkeeping."""
+    """A pytest-lsp client with Chorus's extra bookkeeping, and the editor actions tests repeat."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -46,10 +53,81 @@ class ChorusTestClient(LanguageClient):
         self.pick: Callable[[Sequence[types.MessageActionItem]], types.MessageActionItem | None] = (
             lambda actions: actions[0] if actions else None
         )
+        self.workspace: Path | None = None
+        """The workspace folder `chorus_session` opened; documents are written there."""
+        self.versions: dict[str, int] = {}
+        """The version of each open document, as last sent."""
 
     def publishes_for(self, uri: str) -> list[list[types.Diagnostic]]:
         """Every diagnostics list published for `uri`, oldest first."""
         return [diagnostics for _when, published, diagnostics in self.publishes if published == uri]
+
+    def open_document(self, name: str, text: str, language: str = "python") -> str:
+        """Write `text` to `name` in the workspace, send didOpen, and return the document's URI."""
+        assert self.workspace is not None, "the session is not started"
+        path = self.workspace / name
+        path.write_text(text, encoding="utf-8")
+        uri = path.as_uri()
+        self.versions[uri] = 1
+        self.text_document_did_open(
+            types.DidOpenTextDocumentParams(
+                text_document=types.TextDocumentItem(uri=uri, language_id=language, version=1, text=text)
+            )
+        )
+        return uri
+
+    def change_document(self, uri: str, start: int, end: int, text: str) -> None:
+        """Replace lines `start..end-1` (0-based, whole lines) with `text`, as the document's next version."""
+        self.versions[uri] += 1
+        edit_range = types.Range(
+            start=types.Position(line=start, character=0), end=types.Position(line=end, character=0)
+        )
+        self.text_document_did_change(
+            types.DidChangeTextDocumentParams(
+                text_document=types.VersionedTextDocumentIdentifier(uri=uri, version=self.versions[uri]),
+                content_changes=[types.TextDocumentContentChangePartial(range=edit_range, text=text)],
+            )
+        )
+
+    async def request(self, method: str, params: Any, msg_id: str | None = None) -> Any:
+        """Send a request and return its raw JSON result."""
+        return await self.protocol.send_request_async(method, params, msg_id=msg_id)
+
+    async def review_selection(self, uri: str, start_line: int, end_line: int) -> Any:
+        """`chorus/reviewSelection` of the lines from `start_line` to the start of `end_line` (0-based)."""
+        return await self.request("chorus/reviewSelection", selection_params(uri, start_line, end_line))
+
+    async def code_actions_at(
+        self,
+        uri: str,
+        where: types.Range,
+        diagnostics: Sequence[types.Diagnostic] = (),
+        only: list[str] | None = None,
+    ) -> list[types.Command | types.CodeAction] | None:
+        """`textDocument/codeAction` for `where`, with `diagnostics` (and the `only` filter) as context."""
+        params = types.CodeActionParams(
+            text_document=types.TextDocumentIdentifier(uri=uri),
+            range=where,
+            context=types.CodeActionContext(diagnostics=list(diagnostics), only=only),
+        )
+        result = await self.text_document_code_action_async(params)
+        return None if result is None else list(result)
+
+    async def request_while_editing(
+        self, model_server: FakeModelServer, method: str, params: Any, edit: Callable[[], None]
+    ) -> Any:
+        """Send a request, make `edit` once a model has been asked, and return the request's answer."""
+        results: list[Any] = []
+        asked_before = len(model_server.requests)
+
+        async def send() -> None:
+            results.append(await self.request(method, params))
+
+        async with anyio.create_task_group() as group:
+            group.start_soon(send)
+            await model_server.wait_for_requests(asked_before + 1, timeout=30)
+            edit()
+        return results[0]
 
 
 def client_converter() -> Any:
@@ -116,6 +194,7 @@ def server_env(cache_dir: Path, extra: Mapping[str, str] | None = None) -> dict[
             "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")])),
             "XDG_CACHE_HOME": str(cache_dir),
             "CHORUS_LOG_LEVEL": "INFO",
+            "CHORUS_PRELOAD": "0",  # Most tests never call a model; test_server_config covers preloading.
             "PYTHONUNBUFFERED": "1",
         }
     )
@@ -146,6 +225,7 @@ async def chorus_session(
     )
     client = await config.start()
     assert isinstance(client, ChorusTestClient)
+    client.workspace = workspace
     if configuration is not None:
         client.set_configuration(dict(configuration), section="chorus")
     try:
@@ -166,34 +246,14 @@ async def chorus_session(
             await client.stop()
 
 
-def open_document(client: LanguageClient, path: Path, text: str, language: str = "python") -> str:
-    """Write `text` to `path`, send didOpen, and return the document's URI."""
-    path.write_text(text, encoding="utf-8")
-    uri = path.as_uri()
-    client.text_document_did_open(
-        types.DidOpenTextDocumentParams(
-            text_document=types.TextDocumentItem(uri=uri, language_id=language, version=1, text=text)
-        )
-    )
-    return uri
-
-
-def change_document(client: LanguageClient, uri: str, version: int, start: int, end: int, text: str) -> None:
-    """Replace lines `start..end-1` (0-based, whole lines) with `text`."""
-    edit_range = types.Range(
-        start=types.Position(line=start, character=0), end=types.Position(line=end, character=0)
-    )
-    client.text_document_did_change(
-        types.DidChangeTextDocumentParams(
-            text_document=types.VersionedTextDocumentIdentifier(uri=uri, version=version),
-            content_changes=[types.TextDocumentContentChangePartial(range=edit_range, text=text)],
-        )
-    )
-
-
 def lsp_range(start_line: int, end_line: int) -> dict[str, Any]:
     """A JSON range from the start of `start_line` to the start of `end_line` (0-based)."""
     return {"start": {"line": start_line, "character": 0}, "end": {"line": end_line, "character": 0}}
+
+
+def selection_params(uri: str, start_line: int, end_line: int) -> dict[str, Any]:
+    """The params of a request about lines `start_line..end_line` of `uri` (JSON, as `lsp_range`)."""
+    return {"textDocument": {"uri": uri}, "range": lsp_range(start_line, end_line)}
 
 
 async def wait_until(predicate: Callable[[], Any], within: float = 15.0) -> Any:
@@ -233,11 +293,32 @@ def by_task(review: str = "", implement: str = "", explain: str = "") -> Callabl
     return answer
 
 
-async def request(client: LanguageClient, method: str, params: Any, msg_id: str | None = None) -> Any:
-    """Send a request and return its raw JSON result."""
-    return await client.protocol.send_request_async(method, params, msg_id=msg_id)
-
-
 def review_answer(*findings: dict[str, Any]) -> str:
     """A fake model's review answer."""
     return json.dumps({"findings": list(findings)})
+
+
+@dataclass(frozen=True)
+class ChorusLauncher:
+    """Starts `chorus serve` for one test: as its editor, on its workspace, with seats on its model server.
+
+    `async with chorus(["claude", "codex"]) as client:` initializes with those seats (a mapping gives
+    each seat's overrides, as `make_config`); without seats, with `init_options` as given.
+    """
+
+    profile: str
+    workspace: Path
+    model_server: FakeModelServer
+
+    def __call__(
+        self,
+        seats: list[str] | Mapping[str, Mapping[str, Any]] | None = None,
+        *,
+        init_options: Mapping[str, Any] | None = None,
+        configuration: Mapping[str, Any] | None = None,
+    ) -> AbstractAsyncContextManager[ChorusTestClient]:
+        if seats is not None:
+            init_options = config_options(make_config(self.model_server, seats))
+        return chorus_session(
+            self.profile, self.workspace, init_options=init_options, configuration=configuration
+        )

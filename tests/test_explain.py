@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+from orchestration.config import ChorusConfig
 from orchestration.explain import explain_diagnostics
 from orchestration.requests import DiagnosticInput, ExplainRequest, SourceDocument
 from tests.fake_models import FakeModelServer, make_config
@@ -33,13 +34,20 @@ def app_request() -> ExplainRequest:
     )
 
 
+def judged_config(model_server: FakeModelServer) -> ChorusConfig:
+    """gemini and claude explain, and judge arbitrates between them."""
+    panels = {"explain": ["gemini", "claude"], "arbiter": "judge"}
+    return make_config(model_server, ["gemini", "claude", "judge"], panels=panels)
+
+
+def explanation(text: str, fix: dict[str, object] | None = None) -> str:
+    """A seat's explain answer."""
+    return json.dumps({"explanation": text, "fix": fix})
+
+
 async def test_explanations_are_combined_and_fixes_ranked(model_server: FakeModelServer) -> None:
-    model_server.script(
-        "gemini", json.dumps({"explanation": "`email` is optional, so it may be undefined.", "fix": FIX})
-    )
-    model_server.script(
-        "claude", json.dumps({"explanation": "The optional `email` can be undefined here.", "fix": FIX})
-    )
+    model_server.script("gemini", explanation("`email` is optional, so it may be undefined.", FIX))
+    model_server.script("claude", explanation("The optional `email` can be undefined here.", FIX))
     config = make_config(model_server, ["gemini", "claude"])
 
     result = await explain_diagnostics(app_request(), config)
@@ -52,15 +60,10 @@ async def test_explanations_are_combined_and_fixes_ranked(model_server: FakeMode
 
 
 async def test_arbiter_synthesizes_one_explanation(model_server: FakeModelServer) -> None:
-    model_server.script("gemini", json.dumps({"explanation": "It may be undefined.", "fix": None}))
-    model_server.script("claude", json.dumps({"explanation": "The split result may be empty.", "fix": None}))
+    model_server.script("gemini", explanation("It may be undefined."))
+    model_server.script("claude", explanation("The split result may be empty."))
     model_server.script("judge", "Both agree `email` is optional; they differ on the split. **Use `?.`.**")
-    config = make_config(
-        model_server,
-        ["gemini", "claude", "judge"],
-        panels={"explain": ["gemini", "claude"], "arbiter": "judge"},
-    )
-    result = await explain_diagnostics(app_request(), config)
+    result = await explain_diagnostics(app_request(), judged_config(model_server))
     assert result.arbiter is not None and result.arbiter.status == "ok"
     assert "**Use `?.`.**" in result.explanation
     judge_prompt = model_server.requests_for("judge")[0].prompt
@@ -68,16 +71,9 @@ async def test_arbiter_synthesizes_one_explanation(model_server: FakeModelServer
 
 
 async def test_arbiter_failure_falls_back_to_the_combined_text(model_server: FakeModelServer) -> None:
-    model_server.script("gemini", json.dumps({"explanation": "It may be undefined.", "fix": None}))
-    model_server.script(
-        "claude", json.dumps({"explanation": "Totally different: the regex is wrong.", "fix": None})
-    )
+    model_server.script("gemini", explanation("It may be undefined."))
+    model_server.script("claude", explanation("Totally different: the regex is wrong."))
     model_server.script("judge", status=500)
-    config = make_config(
-        model_server,
-        ["gemini", "claude", "judge"],
-        panels={"explain": ["gemini", "claude"], "arbiter": "judge"},
-    )
-    result = await explain_diagnostics(app_request(), config)
+    result = await explain_diagnostics(app_request(), judged_config(model_server))
     assert result.arbiter is not None and result.arbiter.status == "error"
     assert "It may be undefined." in result.explanation and "the regex is wrong" in result.explanation

@@ -3,27 +3,13 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import anyio
-import pytest
 from lsprotocol import types
 
-from tests.fake_models import FakeModelServer, make_config
-from tests.lsp_client import (
-    CLIENT_PROFILES,
-    ChorusTestClient,
-    by_task,
-    chorus_session,
-    config_options,
-    finding,
-    open_document,
-    review_answer,
-    wait_until,
-)
-
-pytestmark = pytest.mark.parametrize("profile", CLIENT_PROFILES)
+from tests.fake_models import FakeModelServer
+from tests.lsp_client import ChorusLauncher, ChorusTestClient, by_task, finding, review_answer, wait_until
 
 SOURCE = """import sqlite3
 
@@ -63,13 +49,7 @@ async def code_actions(
     diagnostics: list[types.Diagnostic] | None = None,
     only: list[str] | None = None,
 ) -> list[types.CodeAction]:
-    result = await client.text_document_code_action_async(
-        types.CodeActionParams(
-            text_document=types.TextDocumentIdentifier(uri=uri),
-            range=types.Range(start=start, end=end),
-            context=types.CodeActionContext(diagnostics=diagnostics or [], only=only),
-        )
-    )
+    result = await client.code_actions_at(uri, types.Range(start=start, end=end), diagnostics or [], only)
     assert result is not None
     assert all(isinstance(action, types.CodeAction) for action in result)
     return [action for action in result if isinstance(action, types.CodeAction)]
@@ -82,9 +62,9 @@ async def execute(client: ChorusTestClient, command: types.Command) -> Any:
     )
 
 
-async def test_each_feature_is_offered_where_it_applies(profile: str, tmp_path: Path) -> None:
-    async with chorus_session(profile, tmp_path) as client:
-        uri = open_document(client, tmp_path / "app.py", SOURCE)
+async def test_each_feature_is_offered_where_it_applies(chorus: ChorusLauncher) -> None:
+    async with chorus() as client:
+        uri = client.open_document("app.py", SOURCE)
 
         selection = await code_actions(client, uri, position(3), position(6))
         assert [a.title for a in selection] == ["Review selection with Chorus"]
@@ -115,15 +95,14 @@ async def test_each_feature_is_offered_where_it_applies(profile: str, tmp_path: 
 
 
 async def test_review_command_publishes_and_fix_quick_fixes_follow(
-    profile: str, tmp_path: Path, model_server: FakeModelServer
+    chorus: ChorusLauncher, model_server: FakeModelServer
 ) -> None:
     fix = "    return db.execute('SELECT * FROM users WHERE name = ?', (name,)).fetchall()"
     answer = review_answer(finding(5, "SQL injection: name is formatted into the query", fix=fix, end=6))
     model_server.script("claude", answer)
     model_server.script("codex", answer)
-    init = config_options(make_config(model_server, ["claude", "codex"]))
-    async with chorus_session(profile, tmp_path, init_options=init) as client:
-        uri = open_document(client, tmp_path / "app.py", SOURCE)
+    async with chorus(["claude", "codex"]) as client:
+        uri = client.open_document("app.py", SOURCE)
         [review] = await code_actions(client, uri, position(3), position(6))
         assert review.command is not None
         result = await execute(client, review.command)
@@ -143,7 +122,7 @@ async def test_review_command_publishes_and_fix_quick_fixes_follow(
 
 
 async def test_implement_command_offers_candidates_and_applies_the_chosen_one(
-    profile: str, tmp_path: Path, model_server: FakeModelServer
+    chorus: ChorusLauncher, model_server: FakeModelServer
 ) -> None:
     model_server.script("claude", by_task(implement=json.dumps({"code": IMPLEMENTATION})))
     model_server.script(
@@ -152,10 +131,9 @@ async def test_implement_command_offers_candidates_and_applies_the_chosen_one(
     model_server.script(
         "gemini", by_task(implement=json.dumps({"code": "def parse_date(text):\n    return (\n"}))
     )
-    init = config_options(make_config(model_server, ["claude", "codex", "gemini"]))
-    async with chorus_session(profile, tmp_path, init_options=init) as client:
+    async with chorus(["claude", "codex", "gemini"]) as client:
         client.pick = lambda actions: actions[-1]
-        uri = open_document(client, tmp_path / "app.py", SOURCE)
+        uri = client.open_document("app.py", SOURCE)
         [implement] = await code_actions(client, uri, position(10, 4), position(10, 4))
         assert implement.command is not None
         result = await execute(client, implement.command)
@@ -176,7 +154,7 @@ async def test_implement_command_offers_candidates_and_applies_the_chosen_one(
 
 
 async def test_explain_command_shows_the_explanation_and_offers_the_fix(
-    profile: str, tmp_path: Path, model_server: FakeModelServer
+    chorus: ChorusLauncher, model_server: FakeModelServer
 ) -> None:
     explanation = json.dumps(
         {
@@ -185,9 +163,8 @@ async def test_explain_command_shows_the_explanation_and_offers_the_fix(
         }
     )
     model_server.script("claude", by_task(explain=explanation))
-    init = config_options(make_config(model_server, ["claude"]))
-    async with chorus_session(profile, tmp_path, init_options=init) as client:
-        uri = open_document(client, tmp_path / "app.py", SOURCE)
+    async with chorus(["claude"]) as client:
+        uri = client.open_document("app.py", SOURCE)
         [explain] = await code_actions(client, uri, position(4, 6), position(4, 6), [PYRIGHT])
         assert explain.command is not None
         result = await execute(client, explain.command)

@@ -12,20 +12,8 @@ import pytest
 from lsprotocol import types
 from pygls.exceptions import JsonRpcException, JsonRpcInvalidParams
 
-from tests.fake_models import FakeModelServer, make_config
-from tests.lsp_client import (
-    CLIENT_PROFILES,
-    ChorusTestClient,
-    chorus_session,
-    config_options,
-    lsp_range,
-    open_document,
-    request,
-    review_answer,
-    wait_until,
-)
-
-pytestmark = pytest.mark.parametrize("profile", CLIENT_PROFILES)
+from tests.fake_models import FakeModelServer
+from tests.lsp_client import ChorusLauncher, ChorusTestClient, lsp_range, review_answer, wait_until
 
 SOURCE = "def total(prices):\n    return sum(prices) + 1\n"
 REQUEST_FAILED = -32803
@@ -43,17 +31,14 @@ def send_raw_request(client: ChorusTestClient, method: str, params: Any, msg_id:
 
 
 async def test_one_failing_model_is_named_and_the_rest_answer(
-    profile: str, tmp_path: Path, model_server: FakeModelServer
+    chorus: ChorusLauncher, model_server: FakeModelServer
 ) -> None:
     model_server.script("claude", review_answer())
     model_server.script("codex", "Looks fine to me!")
     model_server.script("gemini", review_answer(), latency=5)
-    config = make_config(model_server, {"claude": {}, "codex": {}, "gemini": {"timeout": 0.5}})
-    async with chorus_session(profile, tmp_path, init_options=config_options(config)) as client:
-        uri = open_document(client, tmp_path / "prices.py", SOURCE)
-        answer = await request(
-            client, "chorus/reviewSelection", {"textDocument": {"uri": uri}, "range": lsp_range(0, 2)}
-        )
+    async with chorus({"claude": {}, "codex": {}, "gemini": {"timeout": 0.5}}) as client:
+        uri = client.open_document("prices.py", SOURCE)
+        answer = await client.review_selection(uri, 0, 2)
         statuses = {m["name"]: m["status"] for m in answer["models"]}
         assert statuses == {"claude": "ok", "codex": "invalid", "gemini": "timeout"}
         [token] = list(client.progress_reports)
@@ -67,15 +52,12 @@ async def test_one_failing_model_is_named_and_the_rest_answer(
 
 
 async def test_all_models_failing_gives_one_message_saying_why(
-    profile: str, tmp_path: Path, model_server: FakeModelServer
+    chorus: ChorusLauncher, model_server: FakeModelServer
 ) -> None:
     model_server.script("claude", status=401)
-    config = make_config(model_server, {"claude": {}, "offline": {"api_base": "http://127.0.0.1:9/v1"}})
-    async with chorus_session(profile, tmp_path, init_options=config_options(config)) as client:
-        uri = open_document(client, tmp_path / "prices.py", SOURCE)
-        answer = await request(
-            client, "chorus/reviewSelection", {"textDocument": {"uri": uri}, "range": lsp_range(0, 2)}
-        )
+    async with chorus({"claude": {}, "offline": {"api_base": "http://127.0.0.1:9/v1"}}) as client:
+        uri = client.open_document("prices.py", SOURCE)
+        answer = await client.review_selection(uri, 0, 2)
         assert answer["diagnostics"] == []
         assert {m["name"]: m["status"] for m in answer["models"]} == {"claude": "error", "offline": "error"}
         [message] = await wait_until(
@@ -88,15 +70,14 @@ async def test_all_models_failing_gives_one_message_saying_why(
 
 
 async def test_refused_requests_and_malformed_params_get_errors_and_the_server_keeps_serving(
-    profile: str, tmp_path: Path, model_server: FakeModelServer
+    chorus: ChorusLauncher, model_server: FakeModelServer, tmp_path: Path
 ) -> None:
-    config = make_config(model_server, ["claude"])
-    async with chorus_session(profile, tmp_path, init_options=config_options(config)) as client:
-        uri = open_document(client, tmp_path / "prices.py", SOURCE)
-        secret = open_document(client, tmp_path / ".env", "API_KEY=abc\n", language="dotenv")
+    async with chorus(["claude"]) as client:
+        uri = client.open_document("prices.py", SOURCE)
+        secret = client.open_document(".env", "API_KEY=abc\n", language="dotenv")
 
         with pytest.raises(JsonRpcInvalidParams) as bad_review:
-            await request(client, "chorus/reviewSelection", {"textDocument": {}, "range": lsp_range(0, 1)})
+            await client.request("chorus/reviewSelection", {"textDocument": {}, "range": lsp_range(0, 1)})
         assert "uri" in bad_review.value.message
         with pytest.raises(JsonRpcInvalidParams):
             await send_raw_request(client, "textDocument/codeAction", {"textDocument": {"uri": uri}}, "raw-1")
@@ -105,19 +86,14 @@ async def test_refused_requests_and_malformed_params_get_errors_and_the_server_k
                 types.ExecuteCommandParams(command="chorus.implementStub", arguments=[uri])
             )
         with pytest.raises(JsonRpcInvalidParams):
-            params = {"textDocument": {"uri": (tmp_path / "missing.py").as_uri()}, "range": lsp_range(0, 1)}
-            await request(client, "chorus/reviewSelection", params)
+            await client.review_selection((tmp_path / "missing.py").as_uri(), 0, 1)
 
         with pytest.raises(JsonRpcException) as excluded:
-            await request(
-                client, "chorus/reviewSelection", {"textDocument": {"uri": secret}, "range": lsp_range(0, 1)}
-            )
+            await client.review_selection(secret, 0, 1)
         assert excluded.value.code == REQUEST_FAILED and ".env" in excluded.value.message
         with pytest.raises(JsonRpcException) as no_stub:
             position = {"line": 0, "character": 0}
-            await request(
-                client, "chorus/implementStub", {"textDocument": {"uri": uri}, "position": position}
-            )
+            await client.request("chorus/implementStub", {"textDocument": {"uri": uri}, "position": position})
         assert no_stub.value.code == REQUEST_FAILED and "stub" in no_stub.value.message
 
         result = await client.workspace_execute_command_async(
@@ -131,5 +107,5 @@ async def test_refused_requests_and_malformed_params_get_errors_and_the_server_k
         )
         assert "stub" in warning.message
 
-        assert (await request(client, "chorus/models", {}))["models"][0]["name"] == "claude"
+        assert (await client.request("chorus/models", {}))["models"][0]["name"] == "claude"
         assert model_server.requests == [], "nothing reached a model"

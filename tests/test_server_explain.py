@@ -3,26 +3,12 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
-import pytest
 from lsprotocol import types
 
-from tests.fake_models import FakeModelServer, make_config
-from tests.lsp_client import (
-    CLIENT_PROFILES,
-    by_task,
-    chorus_session,
-    config_options,
-    finding,
-    lsp_range,
-    open_document,
-    request,
-    review_answer,
-)
-
-pytestmark = pytest.mark.parametrize("profile", CLIENT_PROFILES)
+from tests.fake_models import FakeModelServer
+from tests.lsp_client import ChorusLauncher, by_task, finding, review_answer, selection_params
 
 SOURCE = """import json
 
@@ -46,14 +32,14 @@ FIX = {
 
 
 def explain_params(uri: str, diagnostics: list[dict[str, Any]] | None = None) -> dict[str, Any]:
-    params: dict[str, Any] = {"textDocument": {"uri": uri}, "range": lsp_range(4, 6)}
+    params = selection_params(uri, 4, 6)
     if diagnostics is not None:
         params["diagnostics"] = diagnostics
     return params
 
 
 async def test_explains_the_diagnostics_sent_and_returns_fixes(
-    profile: str, tmp_path: Path, model_server: FakeModelServer
+    chorus: ChorusLauncher, model_server: FakeModelServer
 ) -> None:
     model_server.script(
         "claude", by_task(explain=json.dumps({"explanation": "The file stays open.", "fix": FIX}))
@@ -61,10 +47,9 @@ async def test_explains_the_diagnostics_sent_and_returns_fixes(
     model_server.script(
         "codex", by_task(explain=json.dumps({"explanation": "Use a `with` block.", "fix": FIX}))
     )
-    init = config_options(make_config(model_server, ["claude", "codex"]))
-    async with chorus_session(profile, tmp_path, init_options=init) as client:
-        uri = open_document(client, tmp_path / "loader.py", SOURCE)
-        answer = await request(client, "chorus/explainDiagnostics", explain_params(uri, [ESLINT_LIKE]))
+    async with chorus(["claude", "codex"]) as client:
+        uri = client.open_document("loader.py", SOURCE)
+        answer = await client.request("chorus/explainDiagnostics", explain_params(uri, [ESLINT_LIKE]))
         assert (
             "The file stays open." in answer["explanation"] and "Use a `with` block." in answer["explanation"]
         )
@@ -80,19 +65,16 @@ async def test_explains_the_diagnostics_sent_and_returns_fixes(
 
 
 async def test_without_diagnostics_the_known_ones_are_explained(
-    profile: str, tmp_path: Path, model_server: FakeModelServer
+    chorus: ChorusLauncher, model_server: FakeModelServer
 ) -> None:
     leak = finding(5, "The file handle is never closed")
     model_server.script(
         "claude",
         by_task(review=review_answer(leak), explain=json.dumps({"explanation": "Close it.", "fix": None})),
     )
-    init = config_options(make_config(model_server, ["claude"]))
-    async with chorus_session(profile, tmp_path, init_options=init) as client:
-        uri = open_document(client, tmp_path / "loader.py", SOURCE)
-        await request(
-            client, "chorus/reviewSelection", {"textDocument": {"uri": uri}, "range": lsp_range(3, 6)}
-        )
+    async with chorus(["claude"]) as client:
+        uri = client.open_document("loader.py", SOURCE)
+        await client.review_selection(uri, 3, 6)
         pyright = types.Diagnostic(
             range=types.Range(
                 start=types.Position(line=5, character=11), end=types.Position(line=5, character=20)
@@ -100,14 +82,8 @@ async def test_without_diagnostics_the_known_ones_are_explained(
             message='"load" is not a known attribute of module "json"',
             source="Pyright",
         )
-        await client.text_document_code_action_async(
-            types.CodeActionParams(
-                text_document=types.TextDocumentIdentifier(uri=uri),
-                range=pyright.range,
-                context=types.CodeActionContext(diagnostics=[pyright]),
-            )
-        )
-        answer = await request(client, "chorus/explainDiagnostics", explain_params(uri))
+        await client.code_actions_at(uri, pyright.range, [pyright])
+        answer = await client.request("chorus/explainDiagnostics", explain_params(uri))
         assert answer["explanation"] and answer["fixes"] == []
         explain_prompt = model_server.requests_for("claude")[-1].prompt
         assert "The file handle is never closed" in explain_prompt, "Chorus's own diagnostic on line 5"

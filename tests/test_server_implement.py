@@ -3,25 +3,13 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
+from functools import partial
 from typing import Any
 
-import anyio
-import pytest
 from lsprotocol import types
 
-from tests.fake_models import FakeModelServer, make_config
-from tests.lsp_client import (
-    CLIENT_PROFILES,
-    by_task,
-    change_document,
-    chorus_session,
-    config_options,
-    open_document,
-    request,
-)
-
-pytestmark = pytest.mark.parametrize("profile", CLIENT_PROFILES)
+from tests.fake_models import FakeModelServer
+from tests.lsp_client import ChorusLauncher, by_task
 
 SOURCE = """import math
 
@@ -39,15 +27,14 @@ def implement_params(uri: str) -> dict[str, Any]:
 
 
 async def test_candidates_come_ranked_with_edits_and_nothing_is_applied(
-    profile: str, tmp_path: Path, model_server: FakeModelServer
+    chorus: ChorusLauncher, model_server: FakeModelServer
 ) -> None:
     model_server.script("claude", by_task(implement=json.dumps({"code": GOOD})))
     model_server.script("codex", by_task(implement=json.dumps({"code": GOOD})))
     model_server.script("gemini", by_task(implement=json.dumps({"code": OTHER})))
-    init = config_options(make_config(model_server, ["claude", "codex", "gemini"]))
-    async with chorus_session(profile, tmp_path, init_options=init) as client:
-        uri = open_document(client, tmp_path / "shapes.py", SOURCE)
-        answer = await request(client, "chorus/implementStub", implement_params(uri))
+    async with chorus(["claude", "codex", "gemini"]) as client:
+        uri = client.open_document("shapes.py", SOURCE)
+        answer = await client.request("chorus/implementStub", implement_params(uri))
         first, second = answer["candidates"]
         assert (first["votes"], sorted(first["models"]), first["valid"]) == (2, ["claude", "codex"], True)
         assert (second["votes"], second["models"]) == (1, ["gemini"])
@@ -70,20 +57,15 @@ async def test_candidates_come_ranked_with_edits_and_nothing_is_applied(
 
 
 async def test_candidates_move_with_edits_made_while_the_models_worked(
-    profile: str, tmp_path: Path, model_server: FakeModelServer
+    chorus: ChorusLauncher, model_server: FakeModelServer
 ) -> None:
     model_server.script("claude", by_task(implement=json.dumps({"code": GOOD})), latency=1.5)
-    init = config_options(make_config(model_server, ["claude"]))
-    async with chorus_session(profile, tmp_path, init_options=init) as client:
-        uri = open_document(client, tmp_path / "shapes.py", SOURCE)
-        results: list[dict[str, Any]] = []
-
-        async def implement() -> None:
-            results.append(await request(client, "chorus/implementStub", implement_params(uri)))
-
-        async with anyio.create_task_group() as group:
-            group.start_soon(implement)
-            await model_server.wait_for_requests(1, "claude", timeout=30)
-            change_document(client, uri, 2, 0, 0, '"""Shapes."""\n')
-        [candidate] = results[0]["candidates"]
+    async with chorus(["claude"]) as client:
+        uri = client.open_document("shapes.py", SOURCE)
+        add_docstring = partial(client.change_document, uri, 0, 0, '"""Shapes."""\n')
+        params = implement_params(uri)
+        result = await client.request_while_editing(
+            model_server, "chorus/implementStub", params, add_docstring
+        )
+        [candidate] = result["candidates"]
         assert candidate["edit"]["changes"][uri][0]["range"]["start"]["line"] == 4, "moved down one line"

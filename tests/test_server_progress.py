@@ -3,30 +3,24 @@
 from __future__ import annotations
 
 import time
-from pathlib import Path
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import anyio
-import pytest
 from lsprotocol import types
 from pygls.exceptions import JsonRpcRequestCancelled
 
-from tests.fake_models import FakeModelServer, make_config
+from tests.fake_models import FakeModelServer
 from tests.lsp_client import (
-    CLIENT_PROFILES,
+    ChorusLauncher,
     ChorusTestClient,
-    change_document,
-    chorus_session,
-    config_options,
     finding,
     lsp_range,
-    open_document,
-    request,
     review_answer,
+    selection_params,
     wait_until,
 )
-
-pytestmark = pytest.mark.parametrize("profile", CLIENT_PROFILES)
 
 SOURCE = (
     "def total(prices):\n    return sum(prices) + 1\n\n\n"
@@ -36,7 +30,7 @@ OFF_BY_ONE = review_answer(finding(2, "Off by one: the total is one too high"))
 
 
 def review_params(uri: str, token: str | None = None) -> dict[str, Any]:
-    params: dict[str, Any] = {"textDocument": {"uri": uri}, "range": lsp_range(0, 2)}
+    params = selection_params(uri, 0, 2)
     if token is not None:
         params["workDoneToken"] = token
     return params
@@ -49,16 +43,39 @@ def progress_of(client: ChorusTestClient, token: Any) -> tuple[Any, list[Any], A
     return reports[0], reports[1:-1], reports[-1]
 
 
+@asynccontextmanager
+async def slow_session(
+    chorus: ChorusLauncher, model_server: FakeModelServer
+) -> AsyncIterator[tuple[ChorusTestClient, str]]:
+    """A session whose one seat, "slow", takes a minute to answer; yields the client and SOURCE's URI."""
+    model_server.script("slow", OFF_BY_ONE, latency=60)
+    async with chorus({"slow": {"timeout": 90}}) as client:
+        yield client, client.open_document("prices.py", SOURCE)
+
+
+async def request_to_cancel(
+    client: ChorusTestClient,
+    method: str,
+    params: Any,
+    cancelled: list[BaseException],
+    msg_id: str | None = None,
+) -> None:
+    """Send a request meant to be cancelled; its RequestCancelled error is appended to `cancelled`."""
+    try:
+        await client.request(method, params, msg_id=msg_id)
+    except JsonRpcRequestCancelled as error:
+        cancelled.append(error)
+
+
 async def test_progress_names_every_model_and_status_follows(
-    profile: str, tmp_path: Path, model_server: FakeModelServer
+    chorus: ChorusLauncher, model_server: FakeModelServer
 ) -> None:
     model_server.script("claude", OFF_BY_ONE)
     model_server.script("codex", OFF_BY_ONE, latency=0.3)
     model_server.script("gemini", status=500)
-    init = config_options(make_config(model_server, ["claude", "codex", "gemini"]))
-    async with chorus_session(profile, tmp_path, init_options=init) as client:
-        uri = open_document(client, tmp_path / "prices.py", SOURCE)
-        answer = await request(client, "chorus/reviewSelection", review_params(uri))
+    async with chorus(["claude", "codex", "gemini"]) as client:
+        uri = client.open_document("prices.py", SOURCE)
+        answer = await client.request("chorus/reviewSelection", review_params(uri))
         statuses = {m["name"]: m["status"] for m in answer["models"]}
         assert statuses == {"claude": "ok", "codex": "ok", "gemini": "error"}
         assert answer["diagnostics"][0]["message"].startswith("[2/2] "), "the failed seat is not in the panel"
@@ -79,23 +96,20 @@ async def test_progress_names_every_model_and_status_follows(
         assert {"state": "busy", "message": "reviewing: 2 of 3 models", "active": 1} in client.statuses
         assert client.statuses[-1] == {"state": "idle", "message": "ready", "active": 0}
 
-        rows = {row["name"]: row for row in (await request(client, "chorus/models", {}))["models"]}
+        rows = {row["name"]: row for row in (await client.request("chorus/models", {}))["models"]}
         assert rows["gemini"]["last_status"]["status"] == "error"
         assert rows["claude"]["last_status"]["status"] == "ok"
 
         client.progress_reports.setdefault("client-token", [])
-        await request(client, "chorus/reviewSelection", review_params(uri, "client-token"))
+        await client.request("chorus/reviewSelection", review_params(uri, "client-token"))
         begin, reports, end = progress_of(client, "client-token")
         assert len(client.progress_reports) == 2, "a client token is used as is, no new one is created"
 
 
 async def test_cancel_request_cancels_the_model_calls(
-    profile: str, tmp_path: Path, model_server: FakeModelServer
+    chorus: ChorusLauncher, model_server: FakeModelServer
 ) -> None:
-    model_server.script("slow", OFF_BY_ONE, latency=60)
-    init = config_options(make_config(model_server, {"slow": {"timeout": 90}}))
-    async with chorus_session(profile, tmp_path, init_options=init) as client:
-        uri = open_document(client, tmp_path / "prices.py", SOURCE)
+    async with slow_session(chorus, model_server) as (client, uri):
         command = types.ExecuteCommandParams(
             command="chorus.reviewSelection", arguments=[uri, lsp_range(0, 2)]
         )
@@ -106,16 +120,8 @@ async def test_cancel_request_cancels_the_model_calls(
             before = len(model_server.requests_for("slow"))
             outcome: list[BaseException] = []
 
-            async def send(
-                method: str = method, params: Any = params, outcome: list[BaseException] = outcome
-            ) -> None:
-                try:
-                    await request(client, method, params, msg_id=method)
-                except JsonRpcRequestCancelled as error:
-                    outcome.append(error)
-
             async with anyio.create_task_group() as group:
-                group.start_soon(send)
+                group.start_soon(request_to_cancel, client, method, params, outcome, method)
                 await model_server.wait_for_requests(before + 1, "slow", timeout=30)
                 started = time.monotonic()
                 client.cancel_request(types.CancelParams(id=method))
@@ -129,23 +135,14 @@ async def test_cancel_request_cancels_the_model_calls(
 
 
 async def test_the_progress_cancel_button_cancels_the_review(
-    profile: str, tmp_path: Path, model_server: FakeModelServer
+    chorus: ChorusLauncher, model_server: FakeModelServer
 ) -> None:
-    model_server.script("slow", OFF_BY_ONE, latency=60)
-    init = config_options(make_config(model_server, {"slow": {"timeout": 90}}))
-    async with chorus_session(profile, tmp_path, init_options=init) as client:
-        uri = open_document(client, tmp_path / "prices.py", SOURCE)
+    async with slow_session(chorus, model_server) as (client, uri):
         client.progress_reports.setdefault("button", [])
         outcome: list[BaseException] = []
-
-        async def review() -> None:
-            try:
-                await request(client, "chorus/reviewSelection", review_params(uri, "button"))
-            except JsonRpcRequestCancelled as error:
-                outcome.append(error)
-
         async with anyio.create_task_group() as group:
-            group.start_soon(review)
+            review = review_params(uri, "button")
+            group.start_soon(request_to_cancel, client, "chorus/reviewSelection", review, outcome)
             await model_server.wait_for_requests(1, "slow", timeout=30)
             client.window_work_done_progress_cancel(types.WorkDoneProgressCancelParams(token="button"))
         assert outcome, "the request answered RequestCancelled"
@@ -155,38 +152,24 @@ async def test_the_progress_cancel_button_cancels_the_review(
 
 
 async def test_the_server_keeps_serving_while_ten_reviews_are_in_flight(
-    profile: str, tmp_path: Path, model_server: FakeModelServer
+    chorus: ChorusLauncher, model_server: FakeModelServer
 ) -> None:
-    model_server.script("slow", OFF_BY_ONE, latency=60)
-    init = config_options(make_config(model_server, {"slow": {"timeout": 90}}))
-    async with chorus_session(profile, tmp_path, init_options=init) as client:
-        uri = open_document(client, tmp_path / "prices.py", SOURCE)
+    async with slow_session(chorus, model_server) as (client, uri):
         async with anyio.create_task_group() as group:
             for index in range(10):
-
-                async def review(msg_id: str = f"review-{index}") -> None:
-                    try:
-                        await request(client, "chorus/reviewSelection", review_params(uri), msg_id=msg_id)
-                    except JsonRpcRequestCancelled:
-                        pass
-
-                group.start_soon(review)
-            await model_server.wait_for_requests(10, "slow", timeout=30)
-            change_document(client, uri, 2, 6, 6, "\n\ndef median(values):\n    raise NotImplementedError\n")
-            started = time.monotonic()
-            actions = await client.text_document_code_action_async(
-                types.CodeActionParams(
-                    text_document=types.TextDocumentIdentifier(uri=uri),
-                    range=types.Range(
-                        start=types.Position(line=9, character=4), end=types.Position(line=9, character=4)
-                    ),
-                    context=types.CodeActionContext(diagnostics=[]),
+                review = review_params(uri)
+                group.start_soon(
+                    request_to_cancel, client, "chorus/reviewSelection", review, [], f"review-{index}"
                 )
-            )
+            await model_server.wait_for_requests(10, "slow", timeout=30)
+            client.change_document(uri, 6, 6, "\n\ndef median(values):\n    raise NotImplementedError\n")
+            started = time.monotonic()
+            in_median = types.Position(line=9, character=4)
+            actions = await client.code_actions_at(uri, types.Range(start=in_median, end=in_median))
             elapsed = time.monotonic() - started
             assert [a.title for a in actions or []] == ["Implement stub with Chorus"], "the edit was applied"
             assert elapsed < 2, f"codeAction took {elapsed:.2f} s with ten reviews in flight"
-            assert (await request(client, "chorus/models", {}))["models"][0]["name"] == "slow"
+            assert (await client.request("chorus/models", {}))["models"][0]["name"] == "slow"
             busy = await wait_until(lambda: [s for s in client.statuses if s["active"] == 10])
             assert busy[0]["state"] == "busy"
             for index in range(10):

@@ -2,28 +2,22 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
 
-import anyio
 import attrs
-import pytest
 from lsprotocol import types
 
-from tests.fake_models import FakeModelServer, make_config
+from tests.fake_models import FakeModelServer
 from tests.lsp_client import (
-    CLIENT_PROFILES,
-    change_document,
-    chorus_session,
-    config_options,
+    ChorusLauncher,
+    ChorusTestClient,
     finding,
-    lsp_range,
-    open_document,
-    request,
     review_answer,
+    selection_params,
     wait_until,
 )
-
-pytestmark = pytest.mark.parametrize("profile", CLIENT_PROFILES)
 
 SOURCE = """import sqlite3
 
@@ -45,18 +39,42 @@ def chorus_lines(diagnostics: list[types.Diagnostic]) -> list[int]:
     return sorted(d.range.start.line for d in diagnostics if d.source == "chorus")
 
 
+@asynccontextmanager
+async def review_edited_meanwhile(
+    chorus: ChorusLauncher, model_server: FakeModelServer, start: int, end: int, text: str
+) -> AsyncIterator[tuple[ChorusTestClient, str, Any]]:
+    """Review lines 4-6 with one slow seat and replace lines `start..end-1` while it thinks.
+
+    Yields the session's client, the document's URI and the review's answer.
+    """
+    model_server.script("claude", review_answer(INJECTION), latency=1.5)
+    async with chorus(["claude"]) as client:
+        uri = client.open_document("app.py", SOURCE)
+        result = await client.request_while_editing(
+            model_server,
+            "chorus/reviewSelection",
+            selection_params(uri, 3, 6),
+            lambda: client.change_document(uri, start, end, text),
+        )
+        yield client, uri, result
+
+
+async def hover_at(client: ChorusTestClient, uri: str, line: int, character: int) -> types.Hover | None:
+    """What the editor shows when the pointer rests at (line, character), 0-based."""
+    position = types.Position(line=line, character=character)
+    params = types.HoverParams(text_document=types.TextDocumentIdentifier(uri=uri), position=position)
+    return await client.text_document_hover_async(params)
+
+
 async def test_review_returns_merged_diagnostics_and_publishes_them(
-    profile: str, tmp_path: Path, model_server: FakeModelServer
+    chorus: ChorusLauncher, model_server: FakeModelServer
 ) -> None:
     model_server.script("claude", review_answer(INJECTION))
     model_server.script("codex", review_answer(finding(5, "SQL injection via string formatting")))
     model_server.script("gemini", review_answer())
-    init = config_options(make_config(model_server, ["claude", "codex", "gemini"]))
-    async with chorus_session(profile, tmp_path, init_options=init) as client:
-        uri = open_document(client, tmp_path / "app.py", SOURCE)
-        answer = await request(
-            client, "chorus/reviewSelection", {"textDocument": {"uri": uri}, "range": lsp_range(3, 6)}
-        )
+    async with chorus(["claude", "codex", "gemini"]) as client:
+        uri = client.open_document("app.py", SOURCE)
+        answer = await client.review_selection(uri, 3, 6)
         [diagnostic] = answer["diagnostics"]
         assert diagnostic["message"].startswith("[2/3] ")
         assert "injection" in diagnostic["message"].lower()
@@ -80,17 +98,14 @@ async def test_review_returns_merged_diagnostics_and_publishes_them(
 
 
 async def test_publishes_before_the_slowest_model_answers(
-    profile: str, tmp_path: Path, model_server: FakeModelServer
+    chorus: ChorusLauncher, model_server: FakeModelServer
 ) -> None:
     model_server.script("claude", review_answer(INJECTION))
     model_server.script("codex", review_answer(INJECTION), latency=0.5)
     model_server.script("gemini", review_answer(INJECTION), latency=2.5)
-    init = config_options(make_config(model_server, ["claude", "codex", "gemini"]))
-    async with chorus_session(profile, tmp_path, init_options=init) as client:
-        uri = open_document(client, tmp_path / "app.py", SOURCE)
-        answer = await request(
-            client, "chorus/reviewSelection", {"textDocument": {"uri": uri}, "range": lsp_range(3, 6)}
-        )
+    async with chorus(["claude", "codex", "gemini"]) as client:
+        uri = client.open_document("app.py", SOURCE)
+        answer = await client.review_selection(uri, 3, 6)
         gemini = model_server.requests_for("gemini")[0]
         gemini_done = await wait_until(lambda: gemini.finished_at)  # set just after the answer is sent
         assert gemini_done is not None
@@ -106,133 +121,78 @@ async def test_publishes_before_the_slowest_model_answers(
 
 
 async def test_a_new_review_replaces_diagnostics_only_inside_its_range(
-    profile: str, tmp_path: Path, model_server: FakeModelServer
+    chorus: ChorusLauncher, model_server: FakeModelServer
 ) -> None:
     model_server.script("claude", [review_answer(INJECTION), review_answer(OFF_BY_ONE), review_answer()])
-    init = config_options(make_config(model_server, ["claude"]))
-    async with chorus_session(profile, tmp_path, init_options=init) as client:
-        uri = open_document(client, tmp_path / "app.py", SOURCE)
-        await request(
-            client, "chorus/reviewSelection", {"textDocument": {"uri": uri}, "range": lsp_range(3, 6)}
-        )
-        await request(
-            client, "chorus/reviewSelection", {"textDocument": {"uri": uri}, "range": lsp_range(8, 11)}
-        )
+    async with chorus(["claude"]) as client:
+        uri = client.open_document("app.py", SOURCE)
+        await client.review_selection(uri, 3, 6)
+        await client.review_selection(uri, 8, 11)
         assert chorus_lines(client.diagnostics[uri]) == [4, 10]
-        await request(
-            client, "chorus/reviewSelection", {"textDocument": {"uri": uri}, "range": lsp_range(3, 6)}
-        )
+        await client.review_selection(uri, 3, 6)
         assert chorus_lines(client.diagnostics[uri]) == [10], (
             "lines 4-6 are clean now; line 11 keeps its finding"
         )
 
 
 async def test_results_move_with_edits_above_the_reviewed_lines(
-    profile: str, tmp_path: Path, model_server: FakeModelServer
+    chorus: ChorusLauncher, model_server: FakeModelServer
 ) -> None:
-    model_server.script("claude", review_answer(INJECTION), latency=1.5)
-    init = config_options(make_config(model_server, ["claude"]))
-    async with chorus_session(profile, tmp_path, init_options=init) as client:
-        uri = open_document(client, tmp_path / "app.py", SOURCE)
-        params = {"textDocument": {"uri": uri}, "range": lsp_range(3, 6)}
-        async with anyio.create_task_group() as group:
-            results: list[dict[str, object]] = []
-
-            async def review() -> None:
-                results.append(await request(client, "chorus/reviewSelection", params))
-
-            group.start_soon(review)
-            await model_server.wait_for_requests(1, "claude", timeout=30)
-            change_document(client, uri, 2, 1, 1, "import os\nimport re\n")
-        [diagnostic] = results[0]["diagnostics"]  # type: ignore[misc]
+    edit_above = (1, 1, "import os\nimport re\n")
+    async with review_edited_meanwhile(chorus, model_server, *edit_above) as (client, uri, result):
+        [diagnostic] = result["diagnostics"]
         assert diagnostic["range"]["start"]["line"] == 6, "two lines were inserted above line 5"
         assert diagnostic["data"]["fixes"][0]["range"]["start"]["line"] == 6
         assert chorus_lines(client.diagnostics[uri]) == [6]
 
 
 async def test_results_are_dropped_when_the_reviewed_lines_were_edited(
-    profile: str, tmp_path: Path, model_server: FakeModelServer
+    chorus: ChorusLauncher, model_server: FakeModelServer
 ) -> None:
-    model_server.script("claude", review_answer(INJECTION), latency=1.5)
-    init = config_options(make_config(model_server, ["claude"]))
-    async with chorus_session(profile, tmp_path, init_options=init) as client:
-        uri = open_document(client, tmp_path / "app.py", SOURCE)
-        params = {"textDocument": {"uri": uri}, "range": lsp_range(3, 6)}
-        async with anyio.create_task_group() as group:
-            results: list[dict[str, object]] = []
-
-            async def review() -> None:
-                results.append(await request(client, "chorus/reviewSelection", params))
-
-            group.start_soon(review)
-            await model_server.wait_for_requests(1, "claude", timeout=30)
-            change_document(client, uri, 2, 4, 5, "    query = 'SELECT * FROM users WHERE name = ?'\n")
-        assert results[0]["stale"] is True
-        assert results[0]["diagnostics"] == []
+    edit_inside = (4, 5, "    query = 'SELECT * FROM users WHERE name = ?'\n")
+    async with review_edited_meanwhile(chorus, model_server, *edit_inside) as (client, uri, result):
+        assert result["stale"] is True
+        assert result["diagnostics"] == []
         assert not chorus_lines(client.diagnostics.get(uri, [])), "nothing stale was published"
 
 
 async def test_published_diagnostics_follow_later_edits(
-    profile: str, tmp_path: Path, model_server: FakeModelServer
+    chorus: ChorusLauncher, model_server: FakeModelServer
 ) -> None:
     model_server.script("claude", review_answer(INJECTION, OFF_BY_ONE))
-    init = config_options(make_config(model_server, ["claude"]))
-    async with chorus_session(profile, tmp_path, init_options=init) as client:
-        uri = open_document(client, tmp_path / "app.py", SOURCE)
-        await request(
-            client, "chorus/reviewSelection", {"textDocument": {"uri": uri}, "range": lsp_range(0, 11)}
-        )
+    async with chorus(["claude"]) as client:
+        uri = client.open_document("app.py", SOURCE)
+        await client.review_selection(uri, 0, 11)
         assert chorus_lines(client.diagnostics[uri]) == [4, 10]
-        change_document(client, uri, 2, 0, 0, "# Users.\n")
+        client.change_document(uri, 0, 0, "# Users.\n")
         [original] = [d for d in client.diagnostics[uri] if d.range.start.line == 4]
         shifted = types.Range(
             start=types.Position(line=5, character=original.range.start.character),
             end=types.Position(line=5, character=original.range.end.character),
         )
         moved = [attrs.evolve(original, range=shifted)]  # Where the editor shows it after the edit.
-        actions = await client.text_document_code_action_async(
-            types.CodeActionParams(
-                text_document=types.TextDocumentIdentifier(uri=uri),
-                range=moved[0].range,
-                context=types.CodeActionContext(diagnostics=moved),
-            )
-        )
+        actions = await client.code_actions_at(uri, moved[0].range, moved)
         [quick_fix] = [
             a for a in actions or [] if isinstance(a, types.CodeAction) and a.title.startswith("Fix")
         ]
         assert quick_fix.edit is not None and quick_fix.edit.changes is not None
         assert quick_fix.edit.changes[uri][0].range.start.line == 5, "the stored fix moved with the edit"
         count = len(client.publishes_for(uri))
-        change_document(client, uri, 3, 11, 12, "    return len(rows)\n")
+        client.change_document(uri, 11, 12, "    return len(rows)\n")
         await wait_until(lambda: len(client.publishes_for(uri)) > count)
         assert chorus_lines(client.diagnostics[uri]) == [5], "editing line 12 removed its diagnostic"
 
 
-async def test_hover_shows_each_models_words(
-    profile: str, tmp_path: Path, model_server: FakeModelServer
-) -> None:
+async def test_hover_shows_each_models_words(chorus: ChorusLauncher, model_server: FakeModelServer) -> None:
     model_server.script("claude", review_answer(INJECTION))
     model_server.script("codex", review_answer(finding(5, "SQL injection via string formatting")))
-    init = config_options(make_config(model_server, ["claude", "codex"]))
-    async with chorus_session(profile, tmp_path, init_options=init) as client:
-        uri = open_document(client, tmp_path / "app.py", SOURCE)
-        await request(
-            client, "chorus/reviewSelection", {"textDocument": {"uri": uri}, "range": lsp_range(3, 6)}
-        )
-        hover = await client.text_document_hover_async(
-            types.HoverParams(
-                text_document=types.TextDocumentIdentifier(uri=uri),
-                position=types.Position(line=4, character=8),
-            )
-        )
+    async with chorus(["claude", "codex"]) as client:
+        uri = client.open_document("app.py", SOURCE)
+        await client.review_selection(uri, 3, 6)
+        hover = await hover_at(client, uri, 4, 8)
         assert hover is not None and isinstance(hover.contents, types.MarkupContent)
         assert "\\[2/2\\]" in hover.contents.value  # escaped: model text never becomes markup
         assert "claude: SQL injection: name is formatted into the query" in hover.contents.value
         assert "codex: SQL injection via string formatting" in hover.contents.value
-        nothing = await client.text_document_hover_async(
-            types.HoverParams(
-                text_document=types.TextDocumentIdentifier(uri=uri),
-                position=types.Position(line=0, character=0),
-            )
-        )
+        nothing = await hover_at(client, uri, 0, 0)
         assert nothing is None

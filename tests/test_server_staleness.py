@@ -17,6 +17,14 @@ def change(start: tuple[int, int], end: tuple[int, int], text: str) -> types.Tex
     )
 
 
+def log_after(*changes: types.TextDocumentContentChangeEvent) -> EditLog:
+    """The edit log of one document after `changes`, applied in order."""
+    log = EditLog("file:///a.py")
+    for content_change in changes:
+        log.record(line_edit_for(content_change))
+    return log
+
+
 def diagnostic(first: int, last: int) -> dict[str, object]:
     """A JSON diagnostic over whole lines, with a fix in its data like Chorus's."""
     return {
@@ -36,8 +44,7 @@ def diagnostic(first: int, last: int) -> dict[str, object]:
 
 
 def test_inserting_lines_above_moves_everything_below() -> None:
-    log = EditLog("file:///a.py")
-    log.record(line_edit_for(change((2, 0), (2, 0), "x = 1\ny = 2\n")))
+    log = log_after(change((2, 0), (2, 0), "x = 1\ny = 2\n"))
     assert log.delta_for(5, 8) == 2
     moved = log.carry(diagnostic(5, 6), 5, 8)
     assert moved["range"]["start"]["line"] == 7
@@ -45,41 +52,34 @@ def test_inserting_lines_above_moves_everything_below() -> None:
 
 
 def test_edits_below_leave_the_lines_alone() -> None:
-    log = EditLog("file:///a.py")
-    log.record(line_edit_for(change((20, 3), (22, 0), "")))
+    log = log_after(change((20, 3), (22, 0), ""))
     assert log.delta_for(5, 8) == 0
 
 
 def test_typing_inside_the_reviewed_lines_makes_results_stale() -> None:
-    log = EditLog("file:///a.py")
-    log.record(line_edit_for(change((6, 4), (6, 4), "z")))
+    log = log_after(change((6, 4), (6, 4), "z"))
     assert log.delta_for(5, 8) is None
     assert log.carry(diagnostic(5, 5), 5, 8) is None
 
 
 def test_inserting_a_line_between_reviewed_lines_makes_results_stale() -> None:
-    log = EditLog("file:///a.py")
-    log.record(line_edit_for(change((7, 0), (7, 0), "new line\n")))
+    log = log_after(change((7, 0), (7, 0), "new line\n"))
     assert log.delta_for(5, 8) is None
 
 
 def test_enter_at_the_end_of_the_line_above_only_moves_the_selection() -> None:
-    log = EditLog("file:///a.py")
-    log.record(line_edit_for(change((4, 10), (4, 10), "\n    pass")))
+    log = log_after(change((4, 10), (4, 10), "\n    pass"))
     assert log.delta_for(5, 8) == 1
 
 
 def test_deleting_lines_above_moves_up_and_edits_are_applied_in_order() -> None:
-    log = EditLog("file:///a.py")
-    log.record(line_edit_for(change((0, 0), (2, 0), "")))
-    log.record(line_edit_for(change((1, 0), (1, 0), "a\nb\nc\n")))
+    log = log_after(change((0, 0), (2, 0), ""), change((1, 0), (1, 0), "a\nb\nc\n"))
     assert log.delta_for(5, 8) == 1
     assert log.delta_for(1, 2) is None, "lines 1..2 were partly deleted by the first edit"
 
 
 def test_whole_document_replacement_is_stale_everywhere() -> None:
-    log = EditLog("file:///a.py")
-    log.record(line_edit_for(types.TextDocumentContentChangeWholeDocument(text="new")))
+    log = log_after(types.TextDocumentContentChangeWholeDocument(text="new"))
     assert log.delta_for(0, 0) is None
     assert log.delta_for(1000, 2000) is None
 

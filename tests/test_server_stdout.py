@@ -16,12 +16,11 @@ from pathlib import Path
 from typing import Any
 
 import anyio
-import pytest
 from lsprotocol.converters import get_converter
 from pytest_lsp import client_capabilities
 
 from tests.fake_models import FakeModelServer, make_config
-from tests.lsp_client import CLIENT_PROFILES, config_options, lsp_range, review_answer, server_env
+from tests.lsp_client import config_options, lsp_range, review_answer, server_env
 
 NOISY_SERVER = """
 import os, sys, threading, time
@@ -95,7 +94,6 @@ class RawClient:
         return messages
 
 
-@pytest.mark.parametrize("profile", CLIENT_PROFILES)
 async def test_stdout_holds_nothing_but_json_rpc_frames(
     profile: str, tmp_path: Path, model_server: FakeModelServer
 ) -> None:

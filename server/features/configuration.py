@@ -5,6 +5,10 @@ Precedence, lowest first: the workspace's `chorus.toml` (or `[tool.chorus]`),
 `workspace/configuration`, or pushed with `workspace/didChangeConfiguration`).
 An invalid result is reported with `window/showMessage` naming the key, and the
 last good configuration stays in force.
+
+Once initialized, the server imports the model client library (litellm, ~4 s) in a
+worker thread, so the user's first request does not wait for it; `CHORUS_PRELOAD=0`
+in the server's environment turns that off.
 """
 
 from __future__ import annotations
@@ -24,12 +28,21 @@ from pygls.uris import to_fs_path
 from orchestration.config import ChorusConfig, ConfigError, Task, load_config, merge_settings
 from orchestration.errors import NoPanelError
 from orchestration.local_panel import choose_config
+from orchestration.providers import ensure_litellm
 from server.messages import CONFIG_SECTION
 
 if TYPE_CHECKING:
     from server.app import ChorusLanguageServer
 
 logger = logging.getLogger(__name__)
+
+PRELOAD_ENV = "CHORUS_PRELOAD"
+"""Environment variable: "0", "false", "no" or "off" keeps the model client library unloaded until needed."""
+
+
+def preload_wanted(environ: Mapping[str, str]) -> bool:
+    """Whether to import the model client library right after start-up (the default)."""
+    return environ.get(PRELOAD_ENV, "1").strip().lower() not in {"0", "false", "no", "off"}
 
 
 def without_nulls(value: Any) -> Any:
@@ -129,6 +142,8 @@ async def initialized(ls: ChorusLanguageServer, params: types.InitializedParams)
             logger.info("client did not register didChangeConfiguration: %s", error)
     if await pull_client_settings(ls):
         ls.settings.reload(ls)
+    if preload_wanted(os.environ):
+        ls.run_in_background(ensure_litellm(), "loading the model client library")
 
 
 async def pull_client_settings(ls: ChorusLanguageServer) -> bool:

@@ -22,7 +22,7 @@ from pygls.exceptions import JsonRpcInvalidParams
 from pygls.workspace.position_codec import PositionCodec
 
 from orchestration.requests import SourceDocument
-from server.convert import CONVERTER, to_client_units
+from server.convert import to_client_units
 from server.messages import DIAGNOSTIC_SOURCE
 from server.staleness import EditLog, LineEdit, carry_through, line_edit_for, range_lines
 
@@ -68,7 +68,7 @@ class Snapshot:
         `first_line..last_line` (0-based) are the lines the run was about. None when
         any of them was edited since the snapshot.
         """
-        encoded = to_client_units(form, self.document.text.split("\n"), self.codec)
+        encoded = to_client_units(form, self.document.lines, self.codec)
         return self.log.carry(encoded, first_line, last_line)
 
 
@@ -90,6 +90,8 @@ class DocumentState:
     logs: dict[str, list[EditLog]] = field(default_factory=dict)
     chorus: dict[str, list[JSON]] = field(default_factory=dict)
     seen: dict[str, list[JSON]] = field(default_factory=dict)
+    unpublished: set[str] = field(default_factory=set)
+    """Documents with a publish pending (see `publish`)."""
 
     def snapshot(self, ls: ChorusLanguageServer, uri: str) -> Snapshot:
         """The document's current text; InvalidParams when it is neither open nor readable."""
@@ -160,11 +162,28 @@ class DocumentState:
         self.seen.pop(uri, None)
 
 
-def publish(ls: ChorusLanguageServer, uri: str) -> None:
-    """Send the stored Chorus diagnostics of `uri`."""
-    stored = ls.documents.chorus.get(uri, [])
-    diagnostics = CONVERTER.structure(stored, list[types.Diagnostic])
-    ls.text_document_publish_diagnostics(types.PublishDiagnosticsParams(uri=uri, diagnostics=diagnostics))
+def publish(ls: ChorusLanguageServer, uri: str, *, soon: bool = False) -> None:
+    """Send the stored Chorus diagnostics of `uri`: now, or `soon` (once per loop turn).
+
+    Partial results ask for `soon`: when many reviews of one document answer in the
+    same loop turn, the client gets one publish with all of them instead of one each.
+    A publish "now" also settles any pending one.
+    """
+    documents = ls.documents
+    if soon:
+        if uri not in documents.unpublished:
+            documents.unpublished.add(uri)
+            ls.run_in_background(publish_pending(ls, uri), f"publishing diagnostics for {uri}")
+        return
+    documents.unpublished.discard(uri)
+    stored = documents.chorus.get(uri, [])
+    ls.protocol.notify_json(types.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS, {"uri": uri, "diagnostics": stored})
+
+
+async def publish_pending(ls: ChorusLanguageServer, uri: str) -> None:
+    """The deferred half of `publish(..., soon=True)`: runs on the next loop turn."""
+    if uri in ls.documents.unpublished:
+        publish(ls, uri)
 
 
 async def text_document_did_open(ls: ChorusLanguageServer, params: types.DidOpenTextDocumentParams) -> None:

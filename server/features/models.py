@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from orchestration.config import ChorusConfig, Task
+from orchestration.providers import litellm_loaded
 from server.messages import MODELS, ModelsParams
 
 if TYPE_CHECKING:
@@ -34,13 +35,14 @@ def seat_rows(config: ChorusConfig | None, ls: ChorusLanguageServer) -> list[JSO
 
 
 async def chorus_models(ls: ChorusLanguageServer, params: ModelsParams | None) -> JSON:
-    """`chorus/models {}` → `{models: [...], origin, notice, problem}`."""
+    """`chorus/models {}` → `{models: [...], origin, notice, problem, providers_loaded}`."""
     settings = ls.settings
     return {
         "models": seat_rows(settings.config, ls),
         "origin": settings.origin or "defaults",
         "notice": settings.notice,
         "problem": settings.problem,
+        "providers_loaded": litellm_loaded(),
     }
 
 

@@ -81,31 +81,55 @@ class PanelProgress:
         self.run_id = str(uuid.uuid4())
         self.statuses: list[ModelStatus] = []
         self.failure: str | None = None
+        self.owner: asyncio.Task[object] | None = None
+        self.creating: asyncio.Task[object] | None = None
+        """The background request for a server-created token, while it is pending."""
 
     async def __aenter__(self) -> PanelProgress:
-        if self.token is None and self.ls.supports("window.work_done_progress"):
-            self.token = await self._create_token()
-        task = asyncio.current_task()
+        self.owner = asyncio.current_task()
         if self.token is not None:
-            if task is not None:
-                self.ls.activity.tasks_by_token[self.token] = task
-            begin = types.WorkDoneProgressBegin(
-                title=self.title, message=f"asking {self.total} models", percentage=0, cancellable=True
-            )
-            self.ls.work_done_progress.begin(self.token, begin)
+            self._begin(self.token)
+        elif self.ls.supports("window.work_done_progress"):
+            self.creating = self.ls.run_in_background(self._create_then_begin(), "creating a progress token")
         self.ls.activity.running[self.run_id] = f"{self.verb}: 0 of {self.total} models"
         send_status(self.ls, "busy", self.ls.activity.running[self.run_id])
         return self
 
-    async def _create_token(self) -> types.ProgressToken | None:
+    def _begin(self, token: types.ProgressToken) -> None:
+        """Start reporting under `token`; cancelling it from the client cancels the run's task."""
+        self.token = token
+        if self.owner is not None:
+            self.ls.activity.tasks_by_token[token] = self.owner
+        begin = types.WorkDoneProgressBegin(
+            title=self.title, message=f"asking {self.total} models", percentage=0, cancellable=True
+        )
+        self.ls.work_done_progress.begin(token, begin)
+
+    async def _create_then_begin(self) -> None:
+        """Ask the client for a token while the run already works; begin (and catch up) once it agrees.
+
+        The run does not wait for this round trip: the models are asked at once.
+        """
         token = f"chorus-{uuid.uuid4()}"
         try:
             with anyio.fail_after(CREATE_TIMEOUT):
                 await self.ls.work_done_progress.create_async(token)
         except Exception as error:
             logger.info("no progress for this request: %s", error)
-            return None
-        return token
+            return
+        self._begin(token)
+        if self.statuses:
+            self._report()
+
+    def _report(self) -> None:
+        """Send the latest state as a `$/progress` report."""
+        if self.token is None:
+            return
+        answered = len(self.statuses)
+        message = progress_line(answered, self.total, self.statuses)
+        percentage = int(100 * answered / max(self.total, 1))
+        report = types.WorkDoneProgressReport(message=message, percentage=percentage, cancellable=True)
+        self.ls.work_done_progress.report(self.token, report)
 
     async def observe(self, event: PanelEvent) -> None:
         """Report a finished seat: to `$/progress`, `chorus/status` and the seat's last status."""
@@ -114,11 +138,7 @@ class PanelProgress:
         self.statuses.append(event.status)
         self.total = event.total
         self.ls.activity.last_status[event.status.name] = event.status
-        message = progress_line(event.answered, event.total, self.statuses)
-        if self.token is not None:
-            percentage = int(100 * event.answered / max(event.total, 1))
-            report = types.WorkDoneProgressReport(message=message, percentage=percentage, cancellable=True)
-            self.ls.work_done_progress.report(self.token, report)
+        self._report()
         self.ls.activity.running[self.run_id] = f"{self.verb}: {event.answered} of {event.total} models"
         send_status(self.ls, "busy", self.ls.activity.running[self.run_id])
 
@@ -130,6 +150,11 @@ class PanelProgress:
         self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None
     ) -> None:
         cancelled = kind is not None and issubclass(kind, asyncio.CancelledError)
+        if self.creating is not None and not self.creating.done():
+            if cancelled:
+                self.creating.cancel()
+            else:
+                await self.creating  # A run faster than the client's reply still shows its progress.
         if self.token is not None:
             self.ls.activity.tasks_by_token.pop(self.token, None)
             summary = progress_line(len(self.statuses), self.total, self.statuses)

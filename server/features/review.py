@@ -41,7 +41,7 @@ def apply_review(ls: ChorusLanguageServer, snapshot: Snapshot, result: ReviewRes
         )
         return None
     ls.documents.replace_chorus(snapshot.uri, first + delta, last + delta, carried["diagnostics"])
-    publish(ls, snapshot.uri)
+    publish(ls, snapshot.uri, soon=not result.final)
     return dict(carried)
 
 
