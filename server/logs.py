@@ -1,8 +1,11 @@
 """Logging for the language server: stderr always, `window/logMessage` once a client is connected.
 
-stdout belongs to JSON-RPC. Chorus's own loggers (`server`, `orchestration`) are
-also forwarded to the client's output panel; pygls's and litellm's chatter goes
-to stderr only, and only at warning level unless `CHORUS_LOG_LEVEL` says otherwise.
+stdout belongs to JSON-RPC. Chorus's own loggers (`server`, `orchestration`) go
+to the client's output panel once a client is connected, and to stderr before
+that (and errors always): editors show the server's stderr too, so a line on both
+would appear twice, the stderr copy marked as an error. pygls's and litellm's
+chatter goes to stderr only, and only at warning level unless `CHORUS_LOG_LEVEL`
+says otherwise.
 """
 
 from __future__ import annotations
@@ -50,6 +53,10 @@ class ClientLogHandler(logging.Handler):
         """Start forwarding: records from other threads are handed to `loop`."""
         self.loop = loop
 
+    def forwarding(self) -> bool:
+        """True while records reach the client."""
+        return self.loop is not None and not self.loop.is_closed()
+
     def emit(self, record: logging.LogRecord) -> None:
         """Send one record, unless no client is connected or this is a nested call."""
         loop = self.loop
@@ -75,6 +82,20 @@ class ClientLogHandler(logging.Handler):
             self._sending.active = False
 
 
+class NotSentToClient(logging.Filter):
+    """For stderr: drops records the client already receives as `window/logMessage` (errors stay)."""
+
+    def __init__(self, client: ClientLogHandler) -> None:
+        super().__init__()
+        self.client = client
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Keep the record unless the client handler sends it (forwarded logger, level, connected)."""
+        if record.levelno >= logging.ERROR or record.levelno < self.client.level:
+            return True
+        return not (record.name.split(".")[0] in FORWARDED_LOGGERS and self.client.forwarding())
+
+
 def configure_logging(server: LanguageServer) -> ClientLogHandler:
     """Route logs to stderr and the client; returns the client handler (attach its loop later)."""
     level_name = os.environ.get("CHORUS_LOG_LEVEL", "INFO").upper()
@@ -90,6 +111,7 @@ def configure_logging(server: LanguageServer) -> ClientLogHandler:
     root.setLevel(logging.WARNING if level > logging.DEBUG else logging.DEBUG)
     client = ClientLogHandler(server)
     client.setFormatter(logging.Formatter("%(name)s: %(message)s"))
+    stderr.addFilter(NotSentToClient(client))
     for name in FORWARDED_LOGGERS:
         logger = logging.getLogger(name)
         logger.setLevel(level)

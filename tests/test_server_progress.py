@@ -132,6 +132,9 @@ async def test_cancel_request_cancels_the_model_calls(
         await wait_until(
             lambda: client.statuses[-1] == {"state": "idle", "message": "cancelled", "active": 0}
         )
+        rows = (await client.request("chorus/models", {}))["models"]
+        slow = next(row for row in rows if row["name"] == "slow")
+        assert slow["last_status"]["status"] == "cancelled", "chorus/models tells how the seat last fared"
 
 
 async def test_the_progress_cancel_button_cancels_the_review(

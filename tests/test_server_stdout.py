@@ -156,6 +156,14 @@ async def test_stdout_holds_nothing_but_json_rpc_frames(
     assert b"NOISE-FROM-PRINT" in stderr and b"NOISE-FROM-FD1" in stderr
     assert any(m.get("method") == "textDocument/publishDiagnostics" for m in messages)
     assert any(m.get("method") == "chorus/status" for m in messages)
+    logged = [
+        m["params"]["message"]
+        for m in messages
+        if m.get("method") == "window/logMessage" and m["params"]["type"] > 1  # Below error.
+    ]
+    assert logged, "Chorus's log lines reach the client"
+    doubled = [line for line in logged if line.encode() in stderr]
+    assert not doubled, f"also on stderr (editors would show them twice): {doubled}"
 
 
 async def test_tcp_transport_for_debugging(tmp_path: Path) -> None:

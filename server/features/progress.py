@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 import anyio
 from lsprotocol import types
 
-from orchestration.results import ModelStatus, PanelEvent, SeatFinished
+from orchestration.results import ModelStatus, PanelEvent, SeatFinished, SeatStarted
 from server.messages import STATUS, StatusParams
 
 if TYPE_CHECKING:
@@ -81,6 +81,8 @@ class PanelProgress:
         self.run_id = str(uuid.uuid4())
         self.statuses: list[ModelStatus] = []
         self.failure: str | None = None
+        self.working: set[str] = set()
+        """Seats asked and not finished yet."""
         self.owner: asyncio.Task[object] | None = None
         self.creating: asyncio.Task[object] | None = None
         """The background request for a server-created token, while it is pending."""
@@ -133,14 +135,29 @@ class PanelProgress:
 
     async def observe(self, event: PanelEvent) -> None:
         """Report a finished seat: to `$/progress`, `chorus/status` and the seat's last status."""
+        if isinstance(event, SeatStarted):
+            self.working.add(event.name)
         if not isinstance(event, SeatFinished):
             return
+        self.working.discard(event.status.name)
         self.statuses.append(event.status)
         self.total = event.total
         self.ls.activity.last_status[event.status.name] = event.status
         self._report()
         self.ls.activity.running[self.run_id] = f"{self.verb}: {event.answered} of {event.total} models"
         send_status(self.ls, "busy", self.ls.activity.running[self.run_id])
+
+    def record_cancelled_seats(self) -> None:
+        """The run was cancelled: seats still working get "cancelled" as their last status."""
+        config = self.ls.settings.config
+        for name in sorted(self.working):
+            seat = config.models.get(name) if config is not None else None
+            model = seat.model if seat is not None else ""
+            reason = "the request was cancelled"
+            self.ls.activity.last_status[name] = ModelStatus(
+                name=name, model=model, status="cancelled", error=reason
+            )
+        self.working.clear()
 
     def fail(self, reason: str) -> None:
         """Mark the run as failed; the final status says why."""
@@ -150,6 +167,8 @@ class PanelProgress:
         self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None
     ) -> None:
         cancelled = kind is not None and issubclass(kind, asyncio.CancelledError)
+        if cancelled:
+            self.record_cancelled_seats()
         if self.creating is not None and not self.creating.done():
             if cancelled:
                 self.creating.cancel()
