@@ -50,12 +50,14 @@ async def run(settings: Settings, parallel_wall_ms: float | None) -> ScenarioRes
                 for name in LATENCIES
             }
             await sequential_review(seats, request)
+            cpu_before = time.process_time()
             for _ in range(settings.reps(7, 1)):
                 begin = time.perf_counter()
                 merged = await sequential_review(seats, request)
                 walls.append(time.perf_counter() - begin)
                 if not merged:
                     raise RuntimeError("the sequential review found nothing")
+            cpu_per_call = (time.process_time() - cpu_before) / (len(walls) * len(seats))
     finally:
         await close_clients()
     sequential_ms = median(walls) * 1000
@@ -77,6 +79,16 @@ async def run(settings: Settings, parallel_wall_ms: float | None) -> ScenarioRes
             detail=f"Chorus parallel (scenario 1, over LSP) {parallel:.0f} ms",
         ),
     ]
+    measurements.append(
+        Measurement.report(
+            "model_call_cpu",
+            "8. sequential baseline",
+            "CPU per model call in this process (litellm + prompt, parsing, merge)",
+            cpu_per_call * 1000,
+            "ms",
+            detail="the floor under scenarios 1, 3, 4 and 6: every call costs this on the server's one core",
+        )
+    )
     chart = {
         "bars": [
             {

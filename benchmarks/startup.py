@@ -10,6 +10,7 @@ server's own import log that nothing from litellm was imported before `initializ
 from __future__ import annotations
 
 import asyncio
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -47,6 +48,15 @@ async def litellm_before_initialize(host: ModelHost, seats: list[str]) -> bool:
         return "litellm" in imported_modules(imported_by_then)
 
 
+async def pygls_import_seconds() -> float:
+    """Wall time of a fresh interpreter that only imports pygls's server (and so lsprotocol)."""
+    started = time.perf_counter()
+    process = await asyncio.create_subprocess_exec(sys.executable, "-c", "import pygls.lsp.server")
+    if await process.wait() != 0:
+        raise RuntimeError("importing pygls failed")
+    return time.perf_counter() - started
+
+
 async def run(settings: Settings) -> ScenarioResult:
     """Start the server repeatedly; time `initialize`, the first review and later ones."""
     started = time.perf_counter()
@@ -57,6 +67,7 @@ async def run(settings: Settings) -> ScenarioResult:
     first: list[float] = []
     later: list[float] = []
     settled: list[float] = []
+    settle = 0.5 if settings.quick else SETTLE_SECONDS
     with ModelHost() as host:
         script_panel(host, seats)
         for _ in range(starts):
@@ -69,9 +80,10 @@ async def run(settings: Settings) -> ScenarioResult:
         for _ in range(settings.reps(3, 1)):
             async with chorus_server(panel_options(host, list(seats))) as session:
                 uri = open_source(session.client, session.workspace)
-                await asyncio.sleep(0.5 if settings.quick else SETTLE_SECONDS)
+                await asyncio.sleep(settle)
                 settled.append((await review(session.client, uri, len(seats))).seconds * 1000)
         eager_import = await litellm_before_initialize(host, list(seats))
+    floor = [await pygls_import_seconds() * 1000 for _ in range(settings.reps(3, 1))]
     latency_ms = MODEL_LATENCY * 1000
     measurements = [
         Measurement.at_most(
@@ -81,7 +93,8 @@ async def run(settings: Settings) -> ScenarioResult:
             median(initialize),
             INITIALIZE_TARGET_MS,
             "ms",
-            detail="litellm imported before initialize" if eager_import else "no litellm import before it",
+            detail=("litellm imported before initialize" if eager_import else "no litellm import before it")
+            + f"; a bare `import pygls.lsp.server` (lsprotocol included) takes {median(floor):.0f} ms here",
             samples=initialize,
         ),
         Measurement(
@@ -105,7 +118,7 @@ async def run(settings: Settings) -> ScenarioResult:
         Measurement(
             "startup_settled_review",
             "5. start-up",
-            f"first review {SETTLE_SECONDS:g} s after start (litellm preloaded meanwhile)",
+            f"first review {settle:g} s after start (litellm preloaded meanwhile)",
             median(settled),
             None,
             "ms",
