@@ -60,7 +60,7 @@ class ClientLogHandler(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         """Send one record, unless no client is connected or this is a nested call."""
         loop = self.loop
-        if loop is None or loop.is_closed() or getattr(self._sending, "active", False):
+        if loop is None or not self.forwarding() or getattr(self._sending, "active", False):
             return
         params = types.LogMessageParams(type=message_type_for(record.levelno), message=self.format(record))
         try:

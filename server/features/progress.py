@@ -123,14 +123,16 @@ class PanelProgress:
         if self.statuses:
             self._report()
 
+    def summary(self) -> str:
+        """'2/3 models answered — …' for this run so far."""
+        return progress_line(len(self.statuses), self.total, self.statuses)
+
     def _report(self) -> None:
         """Send the latest state as a `$/progress` report."""
         if self.token is None:
             return
-        answered = len(self.statuses)
-        message = progress_line(answered, self.total, self.statuses)
-        percentage = int(100 * answered / max(self.total, 1))
-        report = types.WorkDoneProgressReport(message=message, percentage=percentage, cancellable=True)
+        percentage = int(100 * len(self.statuses) / max(self.total, 1))
+        report = types.WorkDoneProgressReport(message=self.summary(), percentage=percentage, cancellable=True)
         self.ls.work_done_progress.report(self.token, report)
 
     async def observe(self, event: PanelEvent) -> None:
@@ -176,7 +178,7 @@ class PanelProgress:
                 await self.creating  # A run faster than the client's reply still shows its progress.
         if self.token is not None:
             self.ls.activity.tasks_by_token.pop(self.token, None)
-            summary = progress_line(len(self.statuses), self.total, self.statuses)
+            summary = self.summary()
             if cancelled:
                 summary = f"cancelled after {summary}"
             elif error is not None:
