@@ -50,6 +50,11 @@ class ModelConfig(BaseModel):
     instructions: str | None = Field(
         default=None, description="Extra reviewer instructions for this seat (e.g. 'focus on security')."
     )
+    max_input_tokens: int | None = Field(
+        default=None,
+        gt=0,
+        description="Prompt tokens this seat accepts; unset means litellm's figure for the model, else 32768.",
+    )
 
 
 class PanelsConfig(BaseModel):
@@ -93,6 +98,9 @@ class PolicyConfig(BaseModel):
         description="Command run on a temporary copy with a candidate applied, e.g. 'pytest -q'.",
     )
     validate_timeout: float = Field(default=60.0, gt=0, description="Seconds the validate_command may run.")
+    max_file_bytes: int = Field(
+        default=1_000_000, gt=0, description="Files larger than this are refused before anything is sent."
+    )
     max_parallel_calls: int = Field(
         default=64, ge=1, description="Model calls in flight at once, per process."
     )
