@@ -16,6 +16,7 @@ from benchmarks.workload import REVIEW_LAST, SOURCE, script_panel
 from orchestration.config import ModelConfig
 from orchestration.merge import merge_findings
 from orchestration.parsing import parse_review
+from orchestration.privacy import OPEN_GATE
 from orchestration.prompts import review_messages
 from orchestration.providers import close_clients, complete_chat, ensure_litellm
 from orchestration.requests import ReviewRequest, SourceDocument
@@ -27,7 +28,7 @@ async def sequential_review(seats: dict[str, ModelConfig], request: ReviewReques
     """Ask each seat in turn, parse, merge; returns the number of merged findings."""
     answers = {}
     for name, seat in seats.items():
-        raw = await complete_chat(name, seat, review_messages(request, seat.instructions))
+        raw = await complete_chat(name, seat, review_messages(request, seat.instructions), gate=OPEN_GATE)
         answers[name] = parse_review(
             raw, start_line=request.start_line, end_line=request.last_line, seat=name
         )

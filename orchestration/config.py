@@ -53,7 +53,7 @@ class ModelConfig(BaseModel):
     max_input_tokens: int | None = Field(
         default=None,
         gt=0,
-        description="Prompt tokens this seat accepts; unset means litellm's figure for the model, else 32768.",
+        description="Prompt tokens this seat accepts (unset: litellm's figure for the model, else 32768).",
     )
 
 

@@ -12,15 +12,16 @@ from orchestration.findings import Fix
 from orchestration.merge import rank_fixes
 from orchestration.panel import (
     EventHandler,
-    Message,
     PanelRun,
     ask_arbiter,
+    open_gate,
     plan_seats,
     prepare_document,
     run_panel,
     seat_weights,
 )
 from orchestration.parsing import parse_explanation
+from orchestration.privacy import Message
 from orchestration.prompts import EXPLAIN_SCHEMA, explain_messages, number_lines
 from orchestration.requests import ExplainRequest
 from orchestration.results import ExplainResult, ResultUpdate
@@ -53,10 +54,11 @@ async def explain_diagnostics(
     disagreements; without one (or when the arbiter fails) they are combined and
     attributed to their seats.
     """
-    document = prepare_document(request.document, config, workspace)
+    gate = open_gate(request.document, config, workspace)
+    document = prepare_document(request.document)
     safe_request = request.model_copy(update={"document": document})
-    asked, skipped = plan_seats(config, "explain", document, workspace)
-    seats = [Seat(name, seat, explain_messages(safe_request)) for name, seat in asked]
+    asked, skipped = plan_seats(config, "explain", gate)
+    seats = [Seat(name, seat, explain_messages(safe_request), gate) for name, seat in asked]
     weights = seat_weights(config)
 
     whole_file = max(1, len(document.lines))
@@ -100,7 +102,7 @@ async def explain_diagnostics(
         async def synthesize(complete: Callable[[list[Message]], Awaitable[str]]) -> str:
             return await synthesize_explanation(texts, summary, excerpt, complete)
 
-        synthesized, status = await ask_arbiter(config, synthesize)
+        synthesized, status = await ask_arbiter(config, gate, synthesize)
         result = result.model_copy(
             update={"explanation": synthesized or result.explanation, "arbiter": status}
         )

@@ -31,7 +31,7 @@ from anyio.streams.memory import MemoryObjectSendStream
 
 from orchestration.config import ModelConfig, PolicyConfig
 from orchestration.errors import ProviderError, UnusableAnswer
-from orchestration.privacy import scrub_secrets
+from orchestration.privacy import PrivacyGate, scrub_secrets
 from orchestration.providers import complete_chat, ensure_litellm
 from orchestration.results import ModelStatus, SeatStarted, SeatState
 
@@ -67,6 +67,7 @@ class Seat:
     name: str
     config: ModelConfig
     messages: list[dict[str, str]]
+    gate: PrivacyGate
 
 
 @dataclass(frozen=True)
@@ -153,7 +154,11 @@ class _FanOut(Generic[T]):
                 self.emit(SeatStarted(name=run.seat.name))
                 try:
                     raw = await complete_chat(
-                        run.seat.name, run.seat.config, run.seat.messages, json_schema=self.json_schema
+                        run.seat.name,
+                        run.seat.config,
+                        run.seat.messages,
+                        gate=run.seat.gate,
+                        json_schema=self.json_schema,
                     )
                 except ProviderError as error:
                     outcome = run.answer(error.kind, error=str(error))

@@ -11,6 +11,7 @@ from orchestration.fanout import Seat
 from orchestration.panel import (
     EventHandler,
     PanelRun,
+    open_gate,
     plan_seats,
     prepare_document,
     run_panel,
@@ -43,10 +44,11 @@ async def implement_stub(
             f"no stub function at {original.path}:{request.line} (a function whose body is only "
             "pass, ..., raise NotImplementedError, throw new Error(...) or a TODO comment)"
         )
-    document = prepare_document(original, config, workspace)
+    gate = open_gate(original, config, workspace)
+    document = prepare_document(original)
     safe_request = request.model_copy(update={"document": document})
-    asked, skipped = plan_seats(config, "implement", document, workspace)
-    seats = [Seat(name, seat, implement_messages(safe_request, stub)) for name, seat in asked]
+    asked, skipped = plan_seats(config, "implement", gate)
+    seats = [Seat(name, seat, implement_messages(safe_request, stub), gate) for name, seat in asked]
     weights = seat_weights(config)
     quick_policy = config.policy.model_copy(update={"validate_command": None})
 

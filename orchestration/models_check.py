@@ -9,6 +9,7 @@ from rich.table import Table
 
 from orchestration.config import ChorusConfig
 from orchestration.errors import ProviderError
+from orchestration.privacy import PrivacyGate
 from orchestration.providers import complete_chat, ensure_litellm
 from orchestration.results import ModelStatus
 
@@ -22,7 +23,7 @@ async def check_model(name: str, config: ChorusConfig) -> ModelStatus:
     quick = seat.model_copy(update={"timeout": min(seat.timeout, CHECK_TIMEOUT), "max_tokens": 8})
     started = anyio.current_time()
     try:
-        await complete_chat(name, quick, PING)
+        await complete_chat(name, quick, PING, gate=PrivacyGate.without_file(config.policy))
     except ProviderError as error:
         state = "timeout" if error.kind == "timeout" else "error"
         return ModelStatus(name=name, model=seat.model, status=state, error=str(error))

@@ -20,7 +20,7 @@ import anyio
 from orchestration.config import ChorusConfig, ModelConfig, Task
 from orchestration.errors import ChorusError, NoPanelError, ProviderError, UnusableAnswer
 from orchestration.fanout import Seat, SeatAnswer, fan_out
-from orchestration.privacy import check_not_excluded, is_local_only, redact_secrets
+from orchestration.privacy import Message, PrivacyGate, redact_secrets
 from orchestration.providers import complete_chat
 from orchestration.requests import SourceDocument
 from orchestration.results import (
@@ -34,24 +34,15 @@ from orchestration.results import (
 
 T = TypeVar("T")
 EventHandler = Callable[[PanelEvent], Awaitable[None]]
-Message = dict[str, str]
-
-LOCAL_PREFIX = "local/"
 
 
-def is_local_model(seat: ModelConfig) -> bool:
-    """True for seats served on this machine (the embedded model or a loopback endpoint)."""
-    if seat.model.startswith(LOCAL_PREFIX):
-        return True
-    base = seat.api_base or ""
-    return base.startswith(("http://127.", "http://localhost", "http://[::1]"))
+def open_gate(document: SourceDocument, config: ChorusConfig, workspace: Path | None) -> PrivacyGate:
+    """The privacy gate for a request about `document`; raises `ExcludedFileError` for excluded files."""
+    return PrivacyGate.for_document(document.path, config.policy, workspace)
 
 
-def prepare_document(
-    document: SourceDocument, config: ChorusConfig, workspace: Path | None
-) -> SourceDocument:
-    """Refuse excluded files and return a copy whose secrets are replaced by placeholders."""
-    check_not_excluded(document.path, config.policy, workspace)
+def prepare_document(document: SourceDocument) -> SourceDocument:
+    """A copy of `document` whose secrets are replaced by placeholders (line for line)."""
     redacted, _count = redact_secrets(document.text)
     return document.model_copy(update={"text": redacted})
 
@@ -59,8 +50,7 @@ def prepare_document(
 def plan_seats(
     config: ChorusConfig,
     task: Task,
-    document: SourceDocument,
-    workspace: Path | None,
+    gate: PrivacyGate,
 ) -> tuple[list[tuple[str, ModelConfig]], list[ModelStatus]]:
     """The seats to ask for `task`, and the statuses of seats that policy keeps out."""
     names = config.panel_for(task)
@@ -69,19 +59,18 @@ def plan_seats(
             "no models are configured: add [models.<name>] tables to chorus.toml "
             "or install the local panel with pip install 'chorus-lsp[local]'"
         )
-    local_only = is_local_only(document.path, config.policy, workspace)
     asked: list[tuple[str, ModelConfig]] = []
     skipped: list[ModelStatus] = []
     for name in names:
         seat = config.models[name]
-        if local_only and not is_local_model(seat):
-            reason = "policy.local_only keeps this file on this machine"
+        reason = gate.refusal(seat)
+        if reason is not None:
             skipped.append(ModelStatus(name=name, model=seat.model, status="skipped", error=reason))
         else:
             asked.append((name, seat))
     if not asked:
         raise NoPanelError(
-            f"{document.path} matches policy.local_only, and no local model sits on the {task} panel"
+            f"{gate.path} matches policy.local_only, and no local model sits on the {task} panel"
         )
     return asked, skipped
 
@@ -149,16 +138,24 @@ def seat_weights(config: ChorusConfig) -> dict[str, float]:
 
 async def ask_arbiter(
     config: ChorusConfig,
+    gate: PrivacyGate,
     messages_for: Callable[[Callable[[list[Message]], Awaitable[str]]], Awaitable[T]],
 ) -> tuple[T | None, ModelStatus | None]:
-    """Run one arbiter step if an arbiter is configured; a failure returns (None, its status)."""
+    """Run one arbiter step if an arbiter is configured; a failure returns (None, its status).
+
+    The arbiter passes the same privacy gate as the seats: a local-only file never reaches a
+    remote arbiter (its status says it was skipped).
+    """
     name = config.panels.arbiter
     if name is None:
         return None, None
     seat = config.models[name]
+    refusal = gate.refusal(seat)
+    if refusal is not None:
+        return None, ModelStatus(name=name, model=seat.model, status="skipped", error=refusal)
 
     async def complete(messages: list[Message]) -> str:
-        return await complete_chat(name, seat, messages)
+        return await complete_chat(name, seat, messages, gate=gate)
 
     started = anyio.current_time()
     try:

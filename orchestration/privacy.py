@@ -9,15 +9,21 @@ stay valid. `scrub_secrets` does the same for error messages shown to users.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path, PurePosixPath
+from typing import Final
 from urllib.parse import unquote, urlparse
 
-from orchestration.config import PolicyConfig
+from orchestration.config import ModelConfig, PolicyConfig
 from orchestration.errors import ExcludedFileError
+
+LOCAL_PREFIX: Final = "local/"
+"""Model ids served by the embedded local runtime (`orchestration.local_runtime`)."""
 
 # -- path globs --------------------------------------------------------------------------------
 
@@ -88,6 +94,75 @@ def check_not_excluded(path: str, policy: PolicyConfig, workspace: Path | None =
 def is_local_only(path: str, policy: PolicyConfig, workspace: Path | None = None) -> bool:
     """True when `path` matches a `policy.local_only` glob: only `local/...` seats may see it."""
     return matching_pattern(path, policy.local_only, workspace) is not None
+
+
+def is_loopback_url(url: str) -> bool:
+    """True when `url`'s host (parsed, not prefix-matched) is a loopback address or `localhost`."""
+    try:
+        host = urlparse(url.strip()).hostname
+    except ValueError:
+        return False
+    if not host:
+        return False
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def is_local_model(seat: ModelConfig) -> bool:
+    """True for seats served on this machine (the embedded model or a loopback endpoint)."""
+    if seat.model.startswith(LOCAL_PREFIX):
+        return True
+    return seat.api_base is not None and is_loopback_url(seat.api_base)
+
+
+Message = dict[str, str]
+
+LOCAL_ONLY_REFUSAL: Final = "policy.local_only keeps this file on this machine"
+
+
+@dataclass(frozen=True, slots=True)
+class PrivacyGate:
+    """What may leave the machine for one request; every model call passes through it.
+
+    Built once per request: `for_document` refuses excluded files (raising `ExcludedFileError`)
+    and records whether the file is local-only; `without_file` is for calls that carry no code
+    (a model ping). `complete_chat` asks `refusal(seat)` before sending anything and sends only
+    `outbound(messages)`, whose every text has been redacted.
+    """
+
+    policy: PolicyConfig
+    path: str | None = None
+    workspace: Path | None = None
+    local_only: bool = False
+
+    @classmethod
+    def for_document(cls, path: str, policy: PolicyConfig, workspace: Path | None) -> PrivacyGate:
+        """The gate for a request about `path`; raises `ExcludedFileError` for an excluded file."""
+        check_not_excluded(path, policy, workspace)
+        return cls(policy, path, workspace, is_local_only(path, policy, workspace))
+
+    @classmethod
+    def without_file(cls, policy: PolicyConfig) -> PrivacyGate:
+        """The gate for a call that carries no file (still redacts what is sent)."""
+        return cls(policy)
+
+    def refusal(self, seat: ModelConfig) -> str | None:
+        """Why `seat` may not receive this request, or None when it may."""
+        if self.local_only and not is_local_model(seat):
+            return LOCAL_ONLY_REFUSAL
+        return None
+
+    def outbound(self, messages: Sequence[Message]) -> list[Message]:
+        """The messages as they may leave the machine: every text redacted."""
+        return [{**message, "content": redacted_text(message.get("content", ""))} for message in messages]
+
+
+OPEN_GATE: Final = PrivacyGate.without_file(PolicyConfig())
+"""A gate for calls that carry no file, under the default policy (pings, tests, benchmarks)."""
 
 
 # -- secrets -----------------------------------------------------------------------------------
@@ -222,6 +297,12 @@ def redact_secrets(text: str) -> tuple[str, int]:
 
         text = pattern.sub(counted, text)
     return text, count
+
+
+@lru_cache(maxsize=64)
+def redacted_text(text: str) -> str:
+    """`redact_secrets(text)`'s text, remembered: every seat of a request sends the same prompt."""
+    return redact_secrets(text)[0]
 
 
 _KEY_ENV_SUFFIXES = ("_API_KEY", "_KEY", "_TOKEN", "_SECRET", "_PASSWORD", "_AUTH_TOKEN")

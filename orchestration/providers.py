@@ -19,15 +19,15 @@ import anyio
 
 from orchestration.config import ModelConfig
 from orchestration.errors import ProviderError
-from orchestration.privacy import scrub_secrets
-
-LOCAL_PREFIX: Final = "local/"
-"""Model ids served by the embedded local runtime (`orchestration.local_runtime`)."""
+from orchestration.privacy import LOCAL_PREFIX, PrivacyGate, scrub_secrets
 
 NO_KEY_NEEDED: Final = "chorus-no-key"
 """Placeholder key for local OpenAI-compatible servers, which ignore it (the client insists on one)."""
 
 LITELLM_LOGGERS: Final = ("LiteLLM", "LiteLLM Router", "LiteLLM Proxy", "litellm")
+
+OFF_LOOP_CHARS: Final = 20_000
+"""Prompts longer than this are redacted in a worker thread, not on the event loop."""
 
 _litellm: Any = None
 _import_lock = anyio.Lock()
@@ -212,9 +212,20 @@ async def complete_chat(
     seat: ModelConfig,
     messages: list[dict[str, str]],
     *,
+    gate: PrivacyGate,
     json_schema: dict[str, Any] | None = None,
 ) -> str:
-    """Ask one seat; returns the answer's text. Raises `ProviderError` ("error" or "timeout")."""
+    """Ask one seat; returns the answer's text. Raises `ProviderError` ("error" or "timeout").
+
+    Nothing is sent unless `gate` admits the seat, and only the gate's redacted messages go out.
+    """
+    refusal = gate.refusal(seat)
+    if refusal is not None:
+        raise ProviderError(f"{seat_name}: {refusal}; nothing was sent")
+    if sum(len(message.get("content", "")) for message in messages) > OFF_LOOP_CHARS:
+        messages = await anyio.to_thread.run_sync(gate.outbound, messages)
+    else:
+        messages = gate.outbound(messages)
     await ensure_litellm()
     model, api_base = seat.model, seat.api_base
     if model.startswith(LOCAL_PREFIX):

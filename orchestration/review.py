@@ -13,9 +13,9 @@ from orchestration.findings import Finding, Fix, MergedFinding
 from orchestration.merge import merge_findings
 from orchestration.panel import (
     EventHandler,
-    Message,
     PanelRun,
     ask_arbiter,
+    open_gate,
     plan_seats,
     prepare_document,
     run_panel,
@@ -23,6 +23,7 @@ from orchestration.panel import (
     stream_events,
 )
 from orchestration.parsing import parse_review
+from orchestration.privacy import Message
 from orchestration.prompts import REVIEW_SCHEMA, number_lines, review_messages
 from orchestration.requests import ReviewRequest
 from orchestration.results import PanelEvent, ResultUpdate, ReviewResult
@@ -65,11 +66,12 @@ async def review_selection(
     answer, and the final result. Raises `ExcludedFileError` or `NoPanelError` before
     anything is sent; a failing seat only lowers the panel count.
     """
-    document = prepare_document(request.document, config, workspace)
+    gate = open_gate(request.document, config, workspace)
+    document = prepare_document(request.document)
     safe_request = request.model_copy(update={"document": document})
     first, last = request.start_line, request.last_line
-    asked, skipped = plan_seats(config, "review", document, workspace)
-    seats = [Seat(name, seat, review_messages(safe_request, seat.instructions)) for name, seat in asked]
+    asked, skipped = plan_seats(config, "review", gate)
+    seats = [Seat(name, seat, review_messages(safe_request, seat.instructions), gate) for name, seat in asked]
     weights = seat_weights(config)
 
     lines = document.lines
@@ -114,7 +116,7 @@ async def review_selection(
         async def arbitrate(complete: Callable[[list[Message]], Awaitable[str]]) -> list[MergedFinding]:
             return await arbitrate_review(findings, excerpt, complete)
 
-        arbitrated, status = await ask_arbiter(config, arbitrate)
+        arbitrated, status = await ask_arbiter(config, gate, arbitrate)
         result = result.model_copy(update={"findings": arbitrated or findings, "arbiter": status})
     if on_event is not None:
         await on_event(ResultUpdate(result=result))

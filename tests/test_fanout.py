@@ -11,6 +11,7 @@ import anyio
 from orchestration.config import PolicyConfig
 from orchestration.errors import UnusableAnswer
 from orchestration.fanout import Seat, SeatAnswer, fan_out
+from orchestration.privacy import OPEN_GATE
 from orchestration.providers import ensure_litellm
 from orchestration.results import SeatStarted
 from tests.fake_models import FakeModelServer, seat_config
@@ -30,7 +31,8 @@ def parse_json(raw: str, seat: Seat) -> dict[str, Any]:
 
 def seats(server: FakeModelServer, **timeouts: float) -> list[Seat]:
     return [
-        Seat(name, seat_config(server, name, timeout=timeout), PROMPT) for name, timeout in timeouts.items()
+        Seat(name, seat_config(server, name, timeout=timeout), PROMPT, OPEN_GATE)
+        for name, timeout in timeouts.items()
     ]
 
 

@@ -30,6 +30,7 @@ from orchestration.local_panel import (
 )
 from orchestration.local_runtime import local_endpoint, stop_local_server
 from orchestration.parsing import extract_json
+from orchestration.privacy import OPEN_GATE
 from orchestration.requests import ReviewRequest, SourceDocument
 from orchestration.review import review_selection
 from tests.fake_models import FakeModelServer, seat_config
@@ -146,7 +147,7 @@ async def test_concurrent_first_callers_share_one_server_and_get_json() -> None:
 
     async def ask() -> None:
         endpoints.append(await local_endpoint(LOCAL_MODEL_ID))
-        answers.append(await complete_chat("local", seat, messages))
+        answers.append(await complete_chat("local", seat, messages, gate=OPEN_GATE))
 
     async with anyio.create_task_group() as group:
         for _index in range(3):

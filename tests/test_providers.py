@@ -11,6 +11,7 @@ import pytest
 
 from orchestration.config import ModelConfig
 from orchestration.errors import ProviderError
+from orchestration.privacy import OPEN_GATE
 from orchestration.providers import complete_chat, ensure_litellm, litellm_loaded
 from tests.fake_models import REPO_ROOT_HINT, FakeModelServer, Script, seat_config
 
@@ -28,7 +29,7 @@ async def test_ensure_litellm_is_idempotent_and_concurrent_callers_share_it() ->
 async def test_ok_answer_sends_the_seat_settings(model_server: FakeModelServer) -> None:
     model_server.script("claude", text='{"findings": []}')
     seat = seat_config(model_server, "claude", temperature=0.1, max_tokens=321)
-    answer = await complete_chat("claude", seat, MESSAGES)
+    answer = await complete_chat("claude", seat, MESSAGES, gate=OPEN_GATE)
     assert answer == '{"findings": []}'
     (request,) = model_server.requests_for("claude")
     assert request.messages == MESSAGES
@@ -43,14 +44,14 @@ async def test_api_key_comes_from_the_named_environment_variable(
     monkeypatch.setenv("CHORUS_TEST_KEY", "test-key-value-123")
     model_server.script("claude", text="ok")
     seat = seat_config(model_server, "claude", api_key_env="CHORUS_TEST_KEY")
-    assert await complete_chat("claude", seat, MESSAGES) == "ok"
+    assert await complete_chat("claude", seat, MESSAGES, gate=OPEN_GATE) == "ok"
     assert model_server.requests[0].headers["authorization"] == "Bearer test-key-value-123"
 
 
 async def test_http_500_becomes_an_error(model_server: FakeModelServer) -> None:
     model_server.script("claude", status=500)
     with pytest.raises(ProviderError) as raised:
-        await complete_chat("claude", seat_config(model_server, "claude"), MESSAGES)
+        await complete_chat("claude", seat_config(model_server, "claude"), MESSAGES, gate=OPEN_GATE)
     assert raised.value.kind == "error"
     assert str(raised.value).startswith("HTTP 500 from claude")
 
@@ -58,7 +59,7 @@ async def test_http_500_becomes_an_error(model_server: FakeModelServer) -> None:
 async def test_rate_limit_becomes_a_rate_limited_error(model_server: FakeModelServer) -> None:
     model_server.script("codex", status=429)
     with pytest.raises(ProviderError) as raised:
-        await complete_chat("codex", seat_config(model_server, "codex"), MESSAGES)
+        await complete_chat("codex", seat_config(model_server, "codex"), MESSAGES, gate=OPEN_GATE)
     assert raised.value.kind == "error"
     assert "rate limited" in str(raised.value)
     assert len(model_server.requests_for("codex")) == 1  # retries=0 means one call
@@ -66,7 +67,9 @@ async def test_rate_limit_becomes_a_rate_limited_error(model_server: FakeModelSe
 
 async def test_retries_are_honoured(model_server: FakeModelServer) -> None:
     model_server.script("flaky", [Script(status=500), Script(text="second time lucky")])
-    answer = await complete_chat("flaky", seat_config(model_server, "flaky", retries=1), MESSAGES)
+    answer = await complete_chat(
+        "flaky", seat_config(model_server, "flaky", retries=1), MESSAGES, gate=OPEN_GATE
+    )
     assert answer == "second time lucky"
     assert len(model_server.requests_for("flaky")) == 2
 
@@ -75,7 +78,7 @@ async def test_timeout_is_reported_as_timeout_after_the_seat_timeout(model_serve
     model_server.script("slow", text="too late", latency=5.0)
     started = time.monotonic()
     with pytest.raises(ProviderError) as raised:
-        await complete_chat("slow", seat_config(model_server, "slow", timeout=0.5), MESSAGES)
+        await complete_chat("slow", seat_config(model_server, "slow", timeout=0.5), MESSAGES, gate=OPEN_GATE)
     elapsed = time.monotonic() - started
     assert raised.value.kind == "timeout"
     assert "timed out after 0.5 s" in str(raised.value)
@@ -90,7 +93,7 @@ async def test_missing_key_variable_fails_before_any_request(
     model_server.script("claude", text="ok")
     seat = seat_config(model_server, "claude", api_key_env="CHORUS_MISSING_KEY")
     with pytest.raises(ProviderError, match=r"^CHORUS_MISSING_KEY is not set"):
-        await complete_chat("claude", seat, MESSAGES)
+        await complete_chat("claude", seat, MESSAGES, gate=OPEN_GATE)
     assert model_server.requests == []
 
 
@@ -99,7 +102,7 @@ async def test_provider_default_key_is_checked_without_network(monkeypatch: pyte
     monkeypatch.delenv("ANTHROPIC_AUTH_TOKEN", raising=False)
     seat = ModelConfig(model="anthropic/claude-sonnet-4-5", timeout=2)
     with pytest.raises(ProviderError, match="ANTHROPIC_API_KEY is not set"):
-        await complete_chat("claude", seat, MESSAGES)
+        await complete_chat("claude", seat, MESSAGES, gate=OPEN_GATE)
 
 
 async def test_secrets_in_error_messages_are_scrubbed(
@@ -111,7 +114,7 @@ async def test_secrets_in_error_messages_are_scrubbed(
     model_server.script("claude", status=400, error_body=body)
     seat = seat_config(model_server, "claude", api_key_env="CHORUS_LEAKY_KEY")
     with pytest.raises(ProviderError) as raised:
-        await complete_chat("claude", seat, MESSAGES)
+        await complete_chat("claude", seat, MESSAGES, gate=OPEN_GATE)
     message = str(raised.value)
     assert message.startswith("HTTP 400 from claude")
     assert leaked not in message and "plain-secret-value-42" not in message
@@ -121,7 +124,7 @@ async def test_secrets_in_error_messages_are_scrubbed(
 async def test_unreachable_server_is_a_short_connection_error() -> None:
     seat = ModelConfig(model="openai/claude", api_base="http://127.0.0.1:1/v1", timeout=5)
     with pytest.raises(ProviderError) as raised:
-        await complete_chat("claude", seat, MESSAGES)
+        await complete_chat("claude", seat, MESSAGES, gate=OPEN_GATE)
     assert raised.value.kind == "error"
     assert str(raised.value) == "claude: cannot connect to http://127.0.0.1:1/v1"
 
@@ -131,14 +134,16 @@ async def test_json_schema_is_not_forced_on_servers_that_do_not_declare_support(
 ) -> None:
     model_server.script("claude", text="{}")
     schema = {"type": "object", "properties": {"findings": {"type": "array"}}}
-    await complete_chat("claude", seat_config(model_server, "claude"), MESSAGES, json_schema=schema)
+    await complete_chat(
+        "claude", seat_config(model_server, "claude"), MESSAGES, json_schema=schema, gate=OPEN_GATE
+    )
     assert "response_format" not in model_server.requests[0].body
 
 
 async def test_cancelling_the_caller_closes_the_http_connection(model_server: FakeModelServer) -> None:
     model_server.script("slow", text="never read", latency=10.0)
     with anyio.move_on_after(0.3) as scope:
-        await complete_chat("slow", seat_config(model_server, "slow", timeout=30), MESSAGES)
+        await complete_chat("slow", seat_config(model_server, "slow", timeout=30), MESSAGES, gate=OPEN_GATE)
     assert scope.cancelled_caught
     cancelled_at = time.monotonic()
     record = await model_server.wait_for_disconnect("slow", timeout=2.0)
@@ -150,15 +155,15 @@ def test_nothing_reaches_stdout_when_calls_fail() -> None:
     script = """
 import anyio
 from orchestration.config import ModelConfig
-from orchestration.config import ModelConfig
 from orchestration.errors import ProviderError
+from orchestration.privacy import OPEN_GATE
 from orchestration.providers import complete_chat, close_clients
 
 async def main():
     for base in ("http://127.0.0.1:1/v1", None):
         seat = ModelConfig(model="openai/gpt-4o-mini", api_base=base, timeout=3)
         try:
-            await complete_chat("gpt", seat, [{"role": "user", "content": "hi"}])
+            await complete_chat("gpt", seat, [{"role": "user", "content": "hi"}], gate=OPEN_GATE)
         except ProviderError as error:
             import sys
             print("caught:", error, file=sys.stderr)
