@@ -38,3 +38,7 @@ class NoPanelError(ChorusError):
 
 class StubNotFoundError(ChorusError):
     """No stub function was found at the requested position."""
+
+
+class InputError(ChorusError):
+    """The request cannot be served as asked: a line past the end, a file too large or not a regular file."""

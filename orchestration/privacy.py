@@ -305,6 +305,68 @@ def redacted_text(text: str) -> str:
     return redact_secrets(text)[0]
 
 
+_PLACEHOLDER = re.compile(r"<redacted:([a-z0-9_.-]+)>")
+
+
+def _hidden_values(original: str, redacted: str) -> list[tuple[str, str]]:
+    """(kind, original text) for each placeholder in `redacted`, read off the line it came from."""
+    kinds = _PLACEHOLDER.findall(redacted)
+    if not kinds:
+        return []
+    pieces = _PLACEHOLDER.split(redacted)[::2]
+    pattern = "(.+?)".join(re.escape(piece) for piece in pieces)
+    match = re.fullmatch(pattern, original, re.DOTALL)
+    if match is None:
+        return []
+    return list(zip(kinds, match.groups(), strict=True))
+
+
+def restore_placeholders(
+    replacement: str, original_lines: Sequence[str], redacted_lines: Sequence[str]
+) -> str | None:
+    """`replacement` with each `<redacted:KIND>` put back to the secret it stands for, or None.
+
+    `original_lines` and `redacted_lines` are the lines the replacement replaces, before and after
+    redaction. A placeholder is restored when the replaced lines hide exactly one value of its kind,
+    or when the replacement keeps the replaced lines' placeholders in the same order. Anything else
+    is ambiguous: None means the fix must not be offered (applying it would write a placeholder
+    over the real secret).
+    """
+    wanted = _PLACEHOLDER.findall(replacement)
+    if not wanted:
+        return replacement
+    hidden: list[tuple[str, str]] = []
+    for original, redacted in zip(original_lines, redacted_lines, strict=False):
+        hidden.extend(_hidden_values(original, redacted))
+    if [kind for kind, _ in hidden] == wanted:
+        values = iter(value for _, value in hidden)
+        return _PLACEHOLDER.sub(lambda _match: next(values), replacement)
+    by_kind: dict[str, set[str]] = {}
+    for kind, value in hidden:
+        by_kind.setdefault(kind, set()).add(value)
+    if any(len(by_kind.get(kind, ())) != 1 for kind in wanted):
+        return None
+    return _PLACEHOLDER.sub(lambda match: next(iter(by_kind[match.group(1)])), replacement)
+
+
+CHILD_ENVIRONMENT_NAMES: Final = frozenset(
+    {"PATH", "HOME", "USER", "LOGNAME", "SHELL", "LANG", "LANGUAGE", "TERM", "TMPDIR", "TEMP", "TMP", "TZ"}
+    | {"VIRTUAL_ENV", "PYTHONPATH", "PYTHONHOME", "PYTHONIOENCODING", "NODE_PATH", "SYSTEMROOT", "COMSPEC"}
+)
+"""Environment variables a child process (a validate_command, a test run) inherits; nothing else."""
+
+
+def child_environment(extra: dict[str, str] | None = None) -> dict[str, str]:
+    """A scrubbed environment for child processes: no keys, tokens or other secrets of the user's."""
+    environment = {
+        name: value
+        for name, value in os.environ.items()
+        if name in CHILD_ENVIRONMENT_NAMES or name.startswith("LC_")
+    }
+    environment.update(extra or {})
+    return environment
+
+
 _KEY_ENV_SUFFIXES = ("_API_KEY", "_KEY", "_TOKEN", "_SECRET", "_PASSWORD", "_AUTH_TOKEN")
 
 
