@@ -1,8 +1,10 @@
 """The `chorus` command line: review, implement, explain and models from a terminal.
 
 Exit codes: 0 when at least one model answered (a partial panel is still a result),
-1 when every model failed, 2 for usage or configuration errors. Reports go to
-stdout (or JSON with `--json`); live progress goes to stderr.
+1 when every model failed, 2 for usage, input or configuration errors (one line on
+stderr). Reports go to stdout (or JSON with `--json`); live progress and notices go to
+stderr. `chorus trust [DIR]` (with `--list`, `--revoke`) records which workspaces' configs
+may set hosts, key variables and commands (see `orchestration.trust`).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import argparse
 import json
 import os
 import re
+import stat
 import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -20,8 +23,9 @@ from typing import Any
 import anyio
 from rich.console import Console
 
-from orchestration.config import ChorusConfig, ConfigError, load_config
-from orchestration.errors import ChorusError
+from orchestration import trust
+from orchestration.config import ChorusConfig, ConfigError, find_settings, load_layers
+from orchestration.errors import ChorusError, InputError
 from orchestration.explain import explain_diagnostics
 from orchestration.implement import implement_stub
 from orchestration.local_panel import choose_config
@@ -48,6 +52,7 @@ from orchestration.results import (
     SeatStarted,
 )
 from orchestration.review import review_selection
+from orchestration.terminal import make_console, say
 
 EXIT_OK, EXIT_ALL_FAILED, EXIT_USAGE = 0, 1, 2
 TARGET = re.compile(r"^(?P<path>.+?)(?::(?P<first>\d+)(?:-(?P<last>\d+))?)?$")
@@ -77,17 +82,68 @@ class Target:
             raise UsageError(f"bad line range in {text!r}: lines are 1-based and FIRST <= LAST")
         return cls(Path(match["path"]), first, last)
 
-    def read(self) -> SourceDocument:
-        """The file's text, or a UsageError saying why it cannot be read."""
+    def read(self, max_bytes: int) -> SourceDocument:
+        """The file's text; `InputError` for a non-regular or too large file, `UsageError` otherwise.
+
+        The path is checked with `os.stat` before it is opened (a FIFO is never opened), opened
+        non-blocking and checked again on the open descriptor, and read no further than the limit.
+        """
         try:
-            text = self.path.read_text(encoding="utf-8")
+            info = os.stat(self.path)
+            if not stat.S_ISREG(info.st_mode):
+                raise InputError(
+                    f"{self.path}: not a regular file (directories, FIFOs and devices are refused)"
+                )
+            if info.st_size > max_bytes:
+                raise InputError(too_large(self.path, info.st_size, max_bytes))
+            descriptor = os.open(self.path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+            with os.fdopen(descriptor, "rb") as handle:
+                if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+                    raise InputError(f"{self.path}: not a regular file")
+                data = handle.read(max_bytes + 1)
         except FileNotFoundError:
             raise UsageError(f"{self.path}: no such file") from None
-        except UnicodeDecodeError:
-            raise UsageError(f"{self.path}: not a UTF-8 text file") from None
         except OSError as error:
             raise UsageError(f"{self.path}: cannot read ({error.strerror or error})") from None
+        if len(data) > max_bytes:
+            raise InputError(too_large(self.path, len(data), max_bytes))
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError:
+            raise UsageError(f"{self.path}: not a UTF-8 text file") from None
         return SourceDocument(path=str(self.path), text=text)
+
+
+def too_large(path: Path, size: int, limit: int) -> str:
+    """The one-line refusal of a file over `policy.max_file_bytes`."""
+    return (
+        f"{path}: {size:,} bytes is over policy.max_file_bytes ({limit:,}); "
+        "review a line range (PATH:FIRST-LAST) or raise the limit"
+    )
+
+
+def check_lines(target: Target, document: SourceDocument) -> None:
+    """`InputError` when the target's first line is past the end of the file (nothing is asked)."""
+    count = len(document.lines) if document.text else 0
+    if target.first is not None and target.first > count:
+        raise InputError(f"{target.path}: line {target.first} is past the end of the file ({count} lines)")
+
+
+def git_root(folder: Path) -> Path | None:
+    """The nearest folder from `folder` upwards holding a `.git` (directory or file)."""
+    for candidate in (folder, *folder.parents):
+        if (candidate / ".git").exists():
+            return candidate
+    return None
+
+
+def workspace_root(start: Path, cwd: Path) -> Path:
+    """Where the config search stops: the git root holding `start`, else the cwd holding it, else `start`."""
+    start, cwd = start.resolve(), cwd.resolve()
+    found = git_root(start)
+    if found is not None:
+        return found
+    return cwd if start.is_relative_to(cwd) else start
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -107,19 +163,36 @@ def build_parser() -> argparse.ArgumentParser:
     explain.add_argument("--message", action="append", default=[], help="the diagnostic's text (repeatable)")
     models = sub.add_parser("models", parents=[common], help="show the panel and check each model live")
     models.add_argument("--no-check", action="store_true", help="only list the panel")
+    trusting = sub.add_parser(
+        "trust",
+        help="trust a workspace's Chorus config: its api_base, api_key_env and commands then apply",
+        description="Trust the Chorus config of DIR (default: the git root here, or the current folder). "
+        "Trust is recorded with a hash of the config; after any change it must be trusted again.",
+    )
+    trusting.add_argument("dir", nargs="?", type=Path, metavar="DIR", help="the workspace folder")
+    action = trusting.add_mutually_exclusive_group()
+    action.add_argument("--list", action="store_true", help="list trusted workspaces")
+    action.add_argument("--revoke", action="store_true", help="stop trusting DIR")
     serve = sub.add_parser("serve", help="run the language server on stdio (the `server` package)")
     serve.add_argument("--tcp", metavar="HOST:PORT", help="listen on TCP instead of stdio (debugging)")
     return parser
 
 
-def resolve(args: argparse.Namespace, anchor: Path) -> tuple[ChorusConfig, Path, str | None]:
-    """Load the config, pick the workspace, and fall back to the local panel when nothing is set."""
-    config, origin = load_config(workspace=anchor, config_file=args.config)
+def resolve(args: argparse.Namespace, anchor: Path, err: Console) -> tuple[ChorusConfig, Path, str | None]:
+    """Load the config, pick the workspace, and fall back to the local panel when nothing is set.
+
+    The config search runs from `anchor` up to the workspace root (`--workspace`, else `workspace_root`).
+    An untrusted workspace config's notice is printed once, on stderr.
+    """
+    root = args.workspace.resolve() if args.workspace is not None else workspace_root(anchor, Path.cwd())
+    loaded = load_layers(anchor, root, args.config)
+    if loaded.notice:
+        say(err, "[bold yellow]chorus:[/] {}", loaded.notice)
     workspace = args.workspace
-    if workspace is None and origin is not None:
-        workspace = Path(origin.split(" [")[0]).parent
-    config, notice = choose_config(config, os.environ)
-    return config, (workspace or Path.cwd()).resolve(), notice
+    if workspace is None and loaded.workspace_file is not None:
+        workspace = loaded.workspace_file.path.parent
+    config, notice = choose_config(loaded.config, os.environ)
+    return config, (workspace or root).resolve(), notice
 
 
 class ProgressPrinter:
@@ -130,24 +203,31 @@ class ProgressPrinter:
 
     async def __call__(self, event: PanelEvent) -> None:
         if isinstance(event, SeatStarted):
-            self.console.print(f"[dim]… asking {event.name}[/]")
+            say(self.console, "[dim]… asking {}[/]", event.name)
         elif isinstance(event, SeatFinished):
             mark = "✓" if event.status.status == "ok" else "✗"
             reason = f": {event.status.error}" if event.status.error and event.status.status != "ok" else ""
-            self.console.print(
-                f"[dim]{mark} {event.answered}/{event.total} {event.status.describe()}{reason}[/]"
+            say(
+                self.console,
+                "[dim]{} {}/{} {}{}[/]",
+                mark,
+                event.answered,
+                event.total,
+                event.status.describe(),
+                reason,
             )
         elif isinstance(event, ResultUpdate) and not event.final:
             found = getattr(event.result, "findings", None)
             if found is not None:
-                self.console.print(f"[dim]  partial merge: {len(found)} finding(s)[/]")
+                say(self.console, "[dim]  partial merge: {} finding(s)[/]", len(found))
 
 
 async def run_task(args: argparse.Namespace, out: Console, err: Console) -> int:
     """Carry out review / implement / explain and print the result."""
     target = Target.parse(args.target)
-    document = target.read()
-    config, workspace, notice = resolve(args, target.path.resolve().parent)
+    config, workspace, notice = resolve(args, target.path.resolve().parent, err)
+    document = target.read(config.policy.max_file_bytes)
+    check_lines(target, document)
     progress = ProgressPrinter(err)
     uri = target.path.resolve().as_uri()
     call: Callable[[], Awaitable[PanelResult]]
@@ -196,9 +276,9 @@ def print_result(
         render_explanation(out, result, document)
 
 
-async def run_models(args: argparse.Namespace, out: Console) -> int:
+async def run_models(args: argparse.Namespace, out: Console, err: Console) -> int:
     """List the panel and, unless --no-check, ask each seat for a one-word answer."""
-    config, _workspace, notice = resolve(args, Path.cwd())
+    config, _workspace, notice = resolve(args, Path.cwd(), err)
     statuses = None
     if not args.no_check:
         try:
@@ -227,15 +307,71 @@ def run_cli(argv: list[str], parser: argparse.ArgumentParser | None = None) -> i
     if args.command is None:
         parser.print_help(sys.stderr)
         return EXIT_USAGE
-    out = Console(highlight=False, soft_wrap=True)
-    err = Console(stderr=True, highlight=False, soft_wrap=True)
+    out, err = make_console(), make_console(stderr=True)
     try:
+        if args.command == "trust":
+            return run_trust(args, out)
         if args.command == "models":
-            return anyio.run(run_models, args, out)
+            return anyio.run(run_models, args, out, err)
         return anyio.run(run_task, args, out, err)
-    except (UsageError, ConfigError, ChorusError) as error:
-        err.print(f"[bold red]chorus:[/] {error}", highlight=False)
+    except (UsageError, ConfigError, InputError, ChorusError) as error:
+        say(err, "[bold red]chorus:[/] {}", " ".join(str(error).split()))
         return EXIT_USAGE
     except KeyboardInterrupt:
-        err.print("[bold red]chorus:[/] interrupted")
+        say(err, "[bold red]chorus:[/] interrupted")
         return 130
+
+
+def trust_target(args: argparse.Namespace) -> tuple[Path, Path]:
+    """The folder `chorus trust` is about, and where its config search stops (its git root, or itself)."""
+    cwd = Path.cwd().resolve()
+    folder = args.dir.resolve() if args.dir is not None else (git_root(cwd) or cwd)
+    if not folder.is_dir():
+        raise UsageError(f"{args.dir}: not a folder")
+    return folder, git_root(folder) or folder
+
+
+def run_trust(args: argparse.Namespace, out: Console) -> int:
+    """`chorus trust [DIR]`, `chorus trust --list`, `chorus trust --revoke [DIR]`."""
+    if args.list:
+        records = trust.load_records()
+        if not records:
+            say(out, "No trusted workspaces (records: {}).", trust.trust_store_path())
+        for record in records:
+            say(out, "{}  {}  {}", record.workspace, record.config or "(no config)", record_state(record))
+        return EXIT_OK
+    folder, root = trust_target(args)
+    found = find_settings(folder, root)
+    if args.revoke:
+        removed = trust.revoke_workspace(folder, found.path if found else None)
+        say(out, "No longer trusted: {}" if removed else "{} was not trusted.", folder)
+        return EXIT_OK
+    digest = trust.settings_digest(found.raw) if found else None
+    trust.trust_workspace(folder, found.path if found else None, digest)
+    if found is None:
+        say(out, "Trusted {} (no Chorus config there yet; one added later must be trusted too).", folder)
+        return EXIT_OK
+    _clean, honoured = trust.strip_untrusted(found.raw, {})
+    say(out, "Trusted {} (sha256 {}).", found.label, (digest or "")[:12])
+    if honoured:
+        say(
+            out,
+            "Now honoured: {}. Any change to this config needs `chorus trust` again.",
+            ", ".join(honoured),
+        )
+    return EXIT_OK
+
+
+def record_state(record: trust.TrustRecord) -> str:
+    """Whether a trust record still holds: the config is unchanged since it was trusted."""
+    if record.config is None:
+        return "trusted (had no config)"
+    try:
+        found = find_settings(Path(record.config).parent)
+    except ConfigError as error:
+        return f"unreadable: {error}"
+    if found is None or str(found.path) != record.config:
+        return "config missing"
+    if trust.settings_digest(found.raw) != record.sha256:
+        return "changed since trusted: run `chorus trust` again"
+    return "trusted"

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import anyio
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
 
 from orchestration.config import ChorusConfig
@@ -12,6 +11,7 @@ from orchestration.errors import ProviderError
 from orchestration.privacy import PrivacyGate
 from orchestration.providers import complete_chat, ensure_litellm
 from orchestration.results import ModelStatus
+from orchestration.terminal import say, shown
 
 PING = [{"role": "user", "content": "Reply with the single word OK."}]
 CHECK_TIMEOUT = 30.0
@@ -50,7 +50,7 @@ def render_panel(
 ) -> None:
     """A table of seats: model id, panels, weight, and the live check's outcome."""
     if notice:
-        console.print(f"[bold cyan]note:[/] {escape(notice)}")
+        say(console, "[bold cyan]note:[/] {}", notice)
     checked = {s.name: s for s in statuses or []}
     table = Table(title="Chorus panel")
     for column in ("seat", "model", "panels", "weight", "check"):
@@ -65,6 +65,6 @@ def render_panel(
         elif status.status == "ok":
             outcome = f"[green]ok[/] {(status.latency_ms or 0) / 1000:.1f} s"
         else:
-            outcome = f"[red]{status.status}[/] {escape(status.error or '')}"
-        table.add_row(escape(name), escape(seat.model), ", ".join(panels), f"{seat.weight:g}", outcome)
+            outcome = f"[red]{shown(status.status)}[/] {shown(status.error or '')}"
+        table.add_row(shown(name), shown(seat.model), ", ".join(panels), f"{seat.weight:g}", outcome)
     console.print(table)

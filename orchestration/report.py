@@ -2,6 +2,8 @@
 
 `path:line:col severity [2/3 models] message`, followed by each fix as a unified
 diff and a line per panel seat. Progress goes to stderr; reports go to stdout.
+Every value is printed through `orchestration.terminal.say`, so model text, paths and
+diffs are shown literally: no Rich markup, emoji codes or terminal escapes take effect.
 """
 
 from __future__ import annotations
@@ -10,11 +12,11 @@ import difflib
 
 from rich.console import Console
 from rich.markdown import Markdown
-from rich.markup import escape
 
 from orchestration.findings import Fix, MergedFinding, Severity
 from orchestration.requests import SourceDocument
 from orchestration.results import ExplainResult, ImplementResult, ModelStatus, ReviewResult
+from orchestration.terminal import plain, say
 
 SEVERITY_STYLE = {
     Severity.ERROR: "bold red",
@@ -45,14 +47,22 @@ def code_diff(document: SourceDocument, new_text: str) -> str:
 def render_models(console: Console, models: list[ModelStatus], arbiter: ModelStatus | None = None) -> None:
     """One line per seat: status, latency and reason."""
     ok = sum(1 for m in models if m.status == "ok")
-    console.print(f"[bold]Panel:[/] {ok}/{len(models)} models answered")
+    say(console, "[bold]Panel:[/] {}/{} models answered", ok, len(models))
     for status in [*models, *([arbiter] if arbiter else [])]:
         role = " (arbiter)" if status is arbiter else ""
         mark = "[green]✓[/]" if status.status == "ok" else "[red]✗[/]"
         latency = f" {status.latency_ms / 1000:.1f} s" if status.latency_ms is not None else ""
-        reason = f" — {escape(status.error)}" if status.error else ""
-        name = f"{escape(status.name)}{role} [dim]{escape(status.model)}[/]"
-        console.print(f"  {mark} {name} {status.status}{latency}{reason}")
+        reason = f" — {status.error}" if status.error else ""
+        say(
+            console,
+            "  " + mark + " {}{} [dim]{}[/] {}{}{}",
+            status.name,
+            role,
+            status.model,
+            status.status,
+            latency,
+            reason,
+        )
 
 
 def render_finding(console: Console, finding: MergedFinding, document: SourceDocument) -> None:
@@ -60,28 +70,35 @@ def render_finding(console: Console, finding: MergedFinding, document: SourceDoc
     style = SEVERITY_STYLE[finding.severity]
     agreement = f"[{finding.votes}/{finding.panel} models]"
     verdict = f" (arbiter: {finding.arbiter_verdict})" if finding.arbiter_verdict else ""
-    console.print(
-        f"{escape(document.path)}:{finding.start_line}:1 [{style}]{finding.severity.value}[/] "
-        f"{escape(agreement)} [dim]{finding.category.value}[/] {escape(finding.message)}{verdict}"
+    say(
+        console,
+        "{}:{}:1 [" + style + "]{}[/] {} [dim]{}[/] {}{}",
+        document.path,
+        finding.start_line,
+        finding.severity.value,
+        agreement,
+        finding.category.value,
+        finding.message,
+        verdict,
     )
     if finding.votes > 1 or finding.opinions[0].message != finding.message:
         for opinion in finding.opinions:
-            console.print(f"    [dim]{escape(opinion.model)}: {escape(opinion.message)}[/]")
+            say(console, "    [dim]{}: {}[/]", opinion.model, opinion.message)
     for ranked in finding.fixes[:1]:
-        console.print(f"    [green]fix[/] proposed by {', '.join(ranked.models)} ({ranked.votes} votes):")
-        console.print(escape(fix_diff(document, ranked.fix)), highlight=False)
+        say(console, "    [green]fix[/] proposed by {} ({} votes):", ", ".join(ranked.models), ranked.votes)
+        say(console, "{}", fix_diff(document, ranked.fix))
 
 
 def render_review(console: Console, result: ReviewResult, document: SourceDocument) -> None:
     """The whole review report."""
     if result.notice:
-        console.print(f"[bold cyan]note:[/] {escape(result.notice)}")
+        say(console, "[bold cyan]note:[/] {}", result.notice)
     where = f"{document.path}:{result.start_line}-{result.end_line}"
     if not result.findings:
-        console.print(f"No findings in {escape(where)}.")
+        say(console, "No findings in {}.", where)
     for finding in result.findings:
         render_finding(console, finding, document)
-    console.print(f"{len(result.findings)} finding(s) in {escape(where)}")
+    say(console, "{} finding(s) in {}", len(result.findings), where)
     render_models(console, result.models, result.arbiter)
 
 
@@ -90,33 +107,36 @@ def render_implementation(console: Console, result: ImplementResult, document: S
     from orchestration.candidates import apply_candidate
 
     if result.notice:
-        console.print(f"[bold cyan]note:[/] {escape(result.notice)}")
+        say(console, "[bold cyan]note:[/] {}", result.notice)
     stub = result.stub
     if stub is not None:
-        console.print(
-            f"Stub [bold]{escape(stub.name)}[/] at {escape(document.path)}:{stub.start_line}-{stub.end_line}"
-        )
+        say(console, "Stub [bold]{}[/] at {}:{}-{}", stub.name, document.path, stub.start_line, stub.end_line)
     if not result.candidates:
-        console.print("No candidate implementation.")
+        say(console, "No candidate implementation.")
     for rank, candidate in enumerate(result.candidates, start=1):
         state = "[green]valid[/]" if candidate.valid else "[red]invalid[/]"
         tests = {True: ", tests pass", False: ", tests fail", None: ""}[candidate.tests_passed]
-        console.print(
-            f"#{rank} {escape(', '.join(candidate.models))} — {candidate.votes} vote(s), {state}{tests}"
+        say(
+            console,
+            "#{} {} — {} vote(s), " + state + "{}",
+            rank,
+            ", ".join(candidate.models),
+            candidate.votes,
+            tests,
         )
         for problem in candidate.problems:
-            console.print(f"    [red]problem:[/] {escape(problem)}")
+            say(console, "    [red]problem:[/] {}", problem)
         if stub is not None:
-            console.print(escape(code_diff(document, apply_candidate(document.text, stub, candidate.code))))
+            say(console, "{}", code_diff(document, apply_candidate(document.text, stub, candidate.code)))
     render_models(console, result.models)
 
 
 def render_explanation(console: Console, result: ExplainResult, document: SourceDocument) -> None:
     """The markdown explanation and its fixes."""
     if result.notice:
-        console.print(f"[bold cyan]note:[/] {escape(result.notice)}")
-    console.print(Markdown(result.explanation or "_No explanation._"))
+        say(console, "[bold cyan]note:[/] {}", result.notice)
+    console.print(Markdown(plain(result.explanation or "_No explanation._"), hyperlinks=False))
     for ranked in result.fixes:
-        console.print(f"[green]fix[/] proposed by {', '.join(ranked.models)} ({ranked.votes} votes):")
-        console.print(escape(fix_diff(document, ranked.fix)), highlight=False)
+        say(console, "[green]fix[/] proposed by {} ({} votes):", ", ".join(ranked.models), ranked.votes)
+        say(console, "{}", fix_diff(document, ranked.fix))
     render_models(console, result.models, result.arbiter)

@@ -1,10 +1,18 @@
 """Configuration: chorus.toml, overlaid by the client's settings; invalid settings never stick.
 
-Precedence, lowest first: the workspace's `chorus.toml` (or `[tool.chorus]`),
+Precedence, lowest first: the user's own `chorus.toml`, the workspace's `chorus.toml` (or
+`[tool.chorus]`) at the workspace root only (or the file `CHORUS_CONFIG` names instead),
 `initializationOptions`, then the client's `chorus` section (pulled with
 `workspace/configuration`, or pushed with `workspace/didChangeConfiguration`).
 An invalid result is reported with `window/showMessage` naming the key, and the
-last good configuration stays in force.
+last good configuration stays in force (defaults, with the error as the problem every
+request reports, when there was none yet): `initialize` never fails because of a config.
+
+Workspace trust: `initializationOptions.workspaceTrusted` (a boolean the VS Code client sends
+from `vscode.workspace.isTrusted`) says whether the editor trusts the workspace; without it the
+records of `chorus trust` decide. An untrusted workspace config loses its `api_base`,
+`api_key_env` and commands; the server says so once (showMessage + log) and `chorus/models`
+reports the origin as `... (untrusted)`.
 
 Once initialized, the server imports the model client library (litellm, ~4 s) in a
 worker thread, so the user's first request does not wait for it; `CHORUS_PRELOAD=0`
@@ -25,7 +33,7 @@ import anyio
 from lsprotocol import types
 from pygls.uris import to_fs_path
 
-from orchestration.config import ChorusConfig, ConfigError, Task, load_config, merge_settings
+from orchestration.config import ChorusConfig, ConfigError, Task, load_layers, merge_settings
 from orchestration.errors import NoPanelError
 from orchestration.local_panel import choose_config
 from orchestration.providers import ensure_litellm
@@ -36,6 +44,8 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
+TRUST_OPTION = "workspaceTrusted"
+"""The `initializationOptions` key by which the editor says whether it trusts the workspace."""
 PRELOAD_ENV = "CHORUS_PRELOAD"
 """Environment variable: "0", "false", "no" or "off" keeps the model client library unloaded until needed."""
 
@@ -61,7 +71,20 @@ def settings_from(value: Any) -> dict[str, Any]:
     inner = value.get(CONFIG_SECTION)
     chosen = inner if isinstance(inner, Mapping) else value
     cleaned: dict[str, Any] = without_nulls(chosen)
+    cleaned.pop(TRUST_OPTION, None)
     return cleaned
+
+
+def trust_from(value: Any) -> bool | None:
+    """`workspaceTrusted` from initializationOptions (top level or in the `chorus` section), if a boolean."""
+    if not isinstance(value, Mapping):
+        return None
+    inner = value.get(CONFIG_SECTION)
+    for table in (value, inner if isinstance(inner, Mapping) else {}):
+        flag = table.get(TRUST_OPTION)
+        if isinstance(flag, bool):
+            return flag
+    return None
 
 
 def workspace_root(params: types.InitializeParams) -> Path | None:
@@ -80,31 +103,54 @@ class SettingsState:
     workspace: Path | None = None
     init_options: dict[str, Any] = field(default_factory=dict)
     client_settings: dict[str, Any] = field(default_factory=dict)
+    workspace_trusted: bool | None = None
+    """The editor's word on workspace trust (None: the records of `chorus trust` decide)."""
     config: ChorusConfig | None = None
     origin: str | None = None
     notice: str | None = None
     problem: str | None = None
+    trust_notice: str | None = None
+    """The notice about the untrusted workspace config in force, shown once per distinct text."""
 
     def reload(self, ls: ChorusLanguageServer) -> bool:
         """Rebuild the configuration from every layer; on error keep the old one and tell the user."""
         overrides = merge_settings(self.init_options, self.client_settings)
         try:
-            loaded, origin = load_config(self.workspace, overrides=overrides or None)
-        except ConfigError as error:
-            logger.warning("%s", error)
-            kept = " (the previous settings stay in force)" if self.config is not None else ""
-            ls.show_message(f"Chorus: {error}{kept}", types.MessageType.Error)
+            loaded = load_layers(
+                self.workspace,
+                self.workspace,
+                None,
+                overrides or None,
+                workspace_trusted=self.workspace_trusted,
+            )
+        except Exception as error:  # A config, however broken, must not fail the server.
+            if not isinstance(error, ConfigError):
+                logger.exception("loading the configuration failed")
+            self.report_config_error(ls, error)
             return False
+        if loaded.notice and loaded.notice != self.trust_notice:
+            ls.show_message(f"Chorus: {loaded.notice}", types.MessageType.Warning)
+        self.trust_notice = loaded.notice
         try:
-            chosen, notice = choose_config(loaded, os.environ)
+            chosen, notice = choose_config(loaded.config, os.environ)
             problem = None
         except NoPanelError as error:
-            chosen, notice, problem = loaded, None, str(error)
+            chosen, notice, problem = loaded.config, None, str(error)
+        origin = loaded.origin
         self.config, self.origin, self.notice, self.problem = chosen, origin, notice, problem
         logger.info("configuration from %s: %d model(s)", origin or "defaults", len(chosen.models))
         if notice:
             logger.info("%s", notice)
         return True
+
+    def report_config_error(self, ls: ChorusLanguageServer, error: Exception) -> None:
+        """Tell the user; keep the last good config, or run on defaults with the error as the problem."""
+        message = " ".join(str(error).split()) or type(error).__name__
+        kept = " (the previous settings stay in force)" if self.config is not None else ""
+        ls.show_message(f"Chorus: {message}{kept}", types.MessageType.Error)
+        if self.config is None:
+            self.config, self.origin, self.notice = ChorusConfig(), None, None
+            self.problem = f"Chorus cannot use its configuration: {message}"
 
     def require_config(self) -> ChorusConfig:
         """The configuration to run with; raises `NoPanelError` when there is no usable panel."""
@@ -123,6 +169,7 @@ async def initialize(ls: ChorusLanguageServer, params: types.InitializeParams) -
     """Read the workspace root and `initializationOptions`, then load the configuration."""
     ls.attach_client_logging()
     ls.settings.workspace = workspace_root(params)
+    ls.settings.workspace_trusted = trust_from(params.initialization_options)
     ls.settings.init_options = settings_from(params.initialization_options)
     ls.settings.reload(ls)
 

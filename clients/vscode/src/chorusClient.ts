@@ -27,7 +27,13 @@ import {
   resolveLaunch,
   type LaunchProblem,
 } from './serverLaunch';
-import { answerConfigurationItem, buildChorusSection, classifyConfigurationChange, type ChorusSection } from './settings';
+import {
+  answerConfigurationItem,
+  buildChorusSection,
+  classifyConfigurationChange,
+  initializationOptions,
+  type ChorusSection,
+} from './settings';
 import { rewriteCommand } from './textEdits';
 import type { ChorusStatusBar } from './ui';
 
@@ -80,6 +86,10 @@ export class ChorusClient implements vscode.Disposable {
   ) {
     this.disposables.push(
       vscode.workspace.onDidChangeConfiguration((event) => this.onConfigurationChanged(event)),
+      vscode.workspace.onDidGrantWorkspaceTrust(() => {
+        this.output.info('The workspace is now trusted; restarting the server so its chorus.toml applies in full.');
+        void this.restart();
+      }),
     );
   }
 
@@ -222,7 +232,7 @@ export class ChorusClient implements vscode.Disposable {
       outputChannel: this.output,
       traceOutputChannel: this.trace,
       revealOutputChannelOn: RevealOutputChannelOn.Never,
-      initializationOptions: readChorusSection(),
+      initializationOptions: initializationOptions(readChorusSection(), vscode.workspace.isTrusted),
       middleware,
       errorHandler: {
         error: (_error, _message, count) => ({

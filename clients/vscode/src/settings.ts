@@ -18,6 +18,24 @@ export interface ChorusSection {
 /** The keys the server reads; every other `chorus.*` setting belongs to the extension. */
 export const SERVER_SETTING_KEYS = ['models', 'panels', 'policy'] as const;
 
+/** The `initializationOptions` key by which the extension tells the server whether VS Code trusts the workspace. */
+export const WORKSPACE_TRUSTED_OPTION = 'workspaceTrusted';
+
+/**
+ * Settings VS Code ignores in a workspace's own settings while the workspace is untrusted (Restricted Mode):
+ * they choose the program to run, where requests go, which key variable they carry, and commands to run.
+ */
+export const RESTRICTED_SETTING_KEYS = ['chorus.serverCommand', 'chorus.interpreter', 'chorus.models', 'chorus.policy'] as const;
+
+/**
+ * `initializationOptions` for `chorus serve`: the settings section plus VS Code's word on workspace trust.
+ * The server ignores an untrusted workspace's chorus.toml `api_base`, `api_key_env` and commands; a trusted
+ * workspace's apply. `chorus trust` is not needed in VS Code: granting trust restarts the server.
+ */
+export function initializationOptions(section: ChorusSection, workspaceTrusted: boolean): Record<string, unknown> {
+  return { ...section, [WORKSPACE_TRUSTED_OPTION]: workspaceTrusted };
+}
+
 /** Settings whose change means the server must be started again (a different program). */
 export const RESTART_SETTING_KEYS = ['chorus.serverCommand', 'chorus.interpreter'] as const;
 

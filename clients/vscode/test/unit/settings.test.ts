@@ -1,9 +1,18 @@
 /** Unit tests for the `chorus` settings section sent to the server. */
 
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import * as path from 'node:path';
 import { describe, it } from 'node:test';
 
-import { answerConfigurationItem, buildChorusSection, classifyConfigurationChange, pruneEmpty } from '../../src/settings';
+import {
+  answerConfigurationItem,
+  buildChorusSection,
+  classifyConfigurationChange,
+  initializationOptions,
+  pruneEmpty,
+  RESTRICTED_SETTING_KEYS,
+} from '../../src/settings';
 
 describe('buildChorusSection', () => {
   it('keeps models, panels and policy and nothing else', () => {
@@ -69,5 +78,30 @@ describe('classifyConfigurationChange', () => {
 
   it('ignores everything else', () => {
     assert.equal(classifyConfigurationChange(affects(['chorus.trace.server', 'editor.fontSize'])), 'none');
+  });
+});
+
+describe('workspace trust', () => {
+  it("sends VS Code's workspace trust to the server with the settings", () => {
+    const section = { panels: { review: ['a'] } };
+    assert.deepEqual(initializationOptions(section, false), { panels: { review: ['a'] }, workspaceTrusted: false });
+    assert.deepEqual(initializationOptions({}, true), { workspaceTrusted: true });
+    assert.deepEqual(section, { panels: { review: ['a'] } }, 'the section itself is not changed');
+  });
+
+  it('restricts every setting that picks a program, a host, a key variable or a command', () => {
+    const manifest = JSON.parse(readFileSync(path.resolve(__dirname, '..', '..', '..', 'package.json'), 'utf8')) as {
+      capabilities: { untrustedWorkspaces: { supported: string; restrictedConfigurations: string[] } };
+    };
+    const untrusted = manifest.capabilities.untrustedWorkspaces;
+    assert.equal(untrusted.supported, 'limited');
+    assert.deepEqual([...untrusted.restrictedConfigurations].sort(), [...RESTRICTED_SETTING_KEYS].sort());
+    assert.ok(RESTRICTED_SETTING_KEYS.includes('chorus.models') && RESTRICTED_SETTING_KEYS.includes('chorus.policy'));
+  });
+
+  it('the client sends the trust flag and restarts when trust is granted', () => {
+    const source = readFileSync(path.resolve(__dirname, '..', '..', '..', 'src', 'chorusClient.ts'), 'utf8');
+    assert.match(source, /initializationOptions\(readChorusSection\(\), vscode\.workspace\.isTrusted\)/);
+    assert.match(source, /onDidGrantWorkspaceTrust\(/);
   });
 });
