@@ -5,27 +5,22 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+import anyio
+
 from orchestration.arbiter import combine_explanations, synthesize_explanation
 from orchestration.config import ChorusConfig
 from orchestration.fanout import Seat
 from orchestration.findings import Fix
+from orchestration.limits import admit_seats, litellm_ready, off_loop, open_request
 from orchestration.merge import rank_fixes
-from orchestration.panel import (
-    EventHandler,
-    PanelRun,
-    ask_arbiter,
-    open_gate,
-    plan_seats,
-    prepare_document,
-    run_panel,
-    seat_weights,
-)
+from orchestration.panel import EventHandler, PanelRun, ask_arbiter, plan_seats, run_panel, seat_weights
 from orchestration.parsing import parse_explanation
 from orchestration.privacy import Message
 from orchestration.prompts import EXPLAIN_SCHEMA, explain_messages, number_lines
 from orchestration.requests import ExplainRequest
-from orchestration.results import ExplainResult, ResultUpdate
+from orchestration.results import ExplainResult, ModelStatus, ResultUpdate
 from orchestration.review import indent_like_original
+from orchestration.roundtrip import restore_ranked, withheld_notice
 
 Explanation = tuple[str, Fix | None]
 
@@ -52,14 +47,22 @@ async def explain_diagnostics(
 
     With an arbiter the explanations are synthesized into one text that names the
     disagreements; without one (or when the arbiter fails) they are combined and
-    attributed to their seats.
+    attributed to their seats. Raises `InputError` before anything is sent for lines that
+    do not exist, a file over `policy.max_file_bytes` or a prompt no seat's budget holds.
+    Fixes that would write a redaction placeholder get the secret back or are withheld.
     """
-    gate = open_gate(request.document, config, workspace)
-    document = prepare_document(request.document)
-    safe_request = request.model_copy(update={"document": document})
+    started_at = anyio.current_time()
+    first, last = request.selection()
+    gate, document = await open_request(request.document, config, workspace)
+    safe_request = request.model_copy(update={"document": document, "start_line": first, "end_line": last})
     asked, skipped = plan_seats(config, "explain", gate)
-    seats = [Seat(name, seat, explain_messages(safe_request), gate) for name, seat in asked]
+    started_at += await litellm_ready()
+    messages = explain_messages(safe_request)
+    asked, refused = await admit_seats(asked, messages)
+    seats = [Seat(name, seat, messages, gate) for name, seat in asked]
+    skipped = [*skipped, *refused]
     weights = seat_weights(config)
+    original_lines = request.document.lines
 
     whole_file = max(1, len(document.lines))
 
@@ -68,21 +71,28 @@ async def explain_diagnostics(
         text, fix = parse_explanation(raw, start_line=1, end_line=whole_file)
         return text, indent_like_original(fix, document.lines) if fix is not None else None
 
-    def combined(run: PanelRun[Explanation], final: bool) -> ExplainResult:
-        texts = {name: text for name, (text, _fix) in run.answers.items()}
-        fixes = {name: fix for name, (_text, fix) in run.answers.items() if fix is not None}
+    def combined(answers: dict[str, Explanation], models: list[ModelStatus], final: bool) -> ExplainResult:
+        texts = {name: text for name, (text, _fix) in answers.items()}
+        fixes = {name: fix for name, (_text, fix) in answers.items() if fix is not None}
+        ranked, withheld = restore_ranked(rank_fixes(fixes, weights), original_lines, document.lines)
         return ExplainResult(
             path=request.document.path,
-            start_line=request.start_line,
-            end_line=request.end_line,
+            start_line=first,
+            end_line=last,
             explanation=combine_explanations(texts),
-            fixes=rank_fixes(fixes, weights),
-            models=run.models,
+            fixes=ranked,
+            models=models,
             final=final,
+            withheld=withheld,
+            notice=withheld_notice(withheld),
         )
 
+    async def combined_off_loop(run: PanelRun[Explanation], final: bool) -> ExplainResult:
+        size = sum(len(text) for text, _fix in run.answers.values())
+        return await off_loop(combined, dict(run.answers), run.models, final, size=size)
+
     async def partial(run: PanelRun[Explanation]) -> ExplainResult:
-        return combined(run, final=False)
+        return await combined_off_loop(run, final=False)
 
     run = await run_panel(
         seats,
@@ -93,16 +103,16 @@ async def explain_diagnostics(
         on_event=on_event,
         partial_result=partial,
     )
-    result = combined(run, final=True)
+    result = await combined_off_loop(run, final=True)
     if len(run.answers) > 1 and config.panels.arbiter is not None:
         texts = {name: text for name, (text, _fix) in run.answers.items()}
-        excerpt = number_lines(document.lines, request.start_line, request.end_line)
+        excerpt = number_lines(document.lines, first, last)
         summary = summarize_diagnostics(request)
 
         async def synthesize(complete: Callable[[list[Message]], Awaitable[str]]) -> str:
             return await synthesize_explanation(texts, summary, excerpt, complete)
 
-        synthesized, status = await ask_arbiter(config, gate, synthesize)
+        synthesized, status = await ask_arbiter(config, gate, synthesize, started_at=started_at)
         result = result.model_copy(
             update={"explanation": synthesized or result.explanation, "arbiter": status}
         )

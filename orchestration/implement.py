@@ -8,19 +8,13 @@ from orchestration.candidates import build_candidates
 from orchestration.config import ChorusConfig
 from orchestration.errors import StubNotFoundError
 from orchestration.fanout import Seat
-from orchestration.panel import (
-    EventHandler,
-    PanelRun,
-    open_gate,
-    plan_seats,
-    prepare_document,
-    run_panel,
-    seat_weights,
-)
+from orchestration.limits import admit_seats, check_file_size, open_request
+from orchestration.panel import EventHandler, PanelRun, plan_seats, run_panel, seat_weights
 from orchestration.parsing import parse_implementation
 from orchestration.prompts import IMPLEMENT_SCHEMA, implement_messages
 from orchestration.requests import ImplementRequest
 from orchestration.results import ImplementResult, ResultUpdate
+from orchestration.roundtrip import restore_codes, withheld_notice
 from orchestration.stubs import find_stub
 
 
@@ -35,20 +29,27 @@ async def implement_stub(
 
     Partial results rank candidates on syntax and agreement only; the final result
     also runs `policy.validate_command` on each valid candidate. Raises
-    `StubNotFoundError` when no stub function is at `request.line`.
+    `StubNotFoundError` when no stub function is at `request.line`, and `InputError` for a
+    line past the end, a file over `policy.max_file_bytes` or a prompt no seat's budget
+    holds. A candidate that would write a redaction placeholder gets the secret back or is
+    withheld (`orchestration.roundtrip`).
     """
+    line = request.checked_line()
     original = request.document
-    stub = find_stub(original, request.line)
+    check_file_size(original, config.policy)
+    stub = find_stub(original, line)
     if stub is None:
         raise StubNotFoundError(
             f"no stub function at {original.path}:{request.line} (a function whose body is only "
             "pass, ..., raise NotImplementedError, throw new Error(...) or a TODO comment)"
         )
-    gate = open_gate(original, config, workspace)
-    document = prepare_document(original)
+    gate, document = await open_request(original, config, workspace)
     safe_request = request.model_copy(update={"document": document})
     asked, skipped = plan_seats(config, "implement", gate)
-    seats = [Seat(name, seat, implement_messages(safe_request, stub), gate) for name, seat in asked]
+    messages = implement_messages(safe_request, stub)
+    asked, refused = await admit_seats(asked, messages)
+    seats = [Seat(name, seat, messages, gate) for name, seat in asked]
+    skipped = [*skipped, *refused]
     weights = seat_weights(config)
     quick_policy = config.policy.model_copy(update={"validate_command": None})
 
@@ -56,16 +57,23 @@ async def implement_stub(
         return parse_implementation(raw)
 
     async def ranked(run: PanelRun[str], final: bool) -> ImplementResult:
+        codes, withheld = restore_codes(run.answers, stub, original.lines, document.lines)
         candidates = await build_candidates(
             original,
             stub,
-            run.answers,
+            codes,
             weights=weights,
             policy=config.policy if final else quick_policy,
             workspace=workspace,
         )
         return ImplementResult(
-            path=original.path, stub=stub, candidates=candidates, models=run.models, final=final
+            path=original.path,
+            stub=stub,
+            candidates=candidates,
+            models=run.models,
+            final=final,
+            withheld=withheld,
+            notice=withheld_notice(withheld),
         )
 
     async def partial(run: PanelRun[str]) -> ImplementResult:

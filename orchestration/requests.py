@@ -7,6 +7,8 @@ from pathlib import PurePath
 
 from pydantic import BaseModel, Field, PrivateAttr, model_validator
 
+from orchestration.errors import InputError
+
 LANGUAGE_BY_SUFFIX: dict[str, str] = {
     ".py": "python",
     ".pyi": "python",
@@ -74,11 +76,37 @@ class SourceDocument(BaseModel):
         return lines
 
 
+def checked_lines(document: SourceDocument, first: int, last: int | None) -> tuple[int, int]:
+    """Lines `first..last` (1-based, inclusive; `last` None = the end) as they can be served.
+
+    A range that starts past the end of the document, at line 0 or below, or that ends before it
+    starts raises `InputError` with a one-line message. A range that starts inside the document but
+    ends past its end is clamped to the last line (an editor selection may reach the empty line after
+    the final newline). An empty document has one (empty) line.
+    """
+    total = max(1, len(document.lines))
+    asked = f"{document.path}:{first}" if last is None or last == first else f"{document.path}:{first}-{last}"
+    if first < 1:
+        raise InputError(f"{asked}: there is no line {first}; lines are numbered from 1")
+    if last is not None and last < first:
+        raise InputError(f"{asked}: the range ends (line {last}) before it starts (line {first})")
+    if first > total:
+        raise InputError(
+            f"{asked}: line {first} is past the end of the file ({total} line{'s' * (total != 1)}); "
+            f"choose lines 1-{total}"
+        )
+    return first, min(last or total, total)
+
+
 class ReviewRequest(BaseModel):
-    """Review lines `start_line..end_line` (1-based, inclusive) of a document."""
+    """Review lines `start_line..end_line` (1-based, inclusive) of a document.
+
+    The range is checked against the document by `selection()` (the pipeline calls it before any
+    model is asked), so a request for lines that do not exist is a clear `InputError`.
+    """
 
     document: SourceDocument
-    start_line: int = Field(default=1, ge=1)
+    start_line: int = Field(default=1, description="First reviewed line, 1-based.")
     end_line: int | None = Field(default=None, description="None means the end of the file.")
 
     @property
@@ -87,12 +115,20 @@ class ReviewRequest(BaseModel):
         total = max(1, len(self.document.lines))
         return min(self.end_line or total, total)
 
+    def selection(self) -> tuple[int, int]:
+        """The reviewed lines `(first, last)`; raises `InputError` (see `checked_lines`)."""
+        return checked_lines(self.document, self.start_line, self.end_line)
+
 
 class ImplementRequest(BaseModel):
     """Implement the stub function at or around `line` (1-based)."""
 
     document: SourceDocument
-    line: int = Field(ge=1)
+    line: int = Field(description="A line of the stub, 1-based; checked by `checked_line()`.")
+
+    def checked_line(self) -> int:
+        """`line`, or `InputError` when the document has no such line."""
+        return checked_lines(self.document, self.line, self.line)[0]
 
 
 class DiagnosticInput(BaseModel):
@@ -110,6 +146,10 @@ class ExplainRequest(BaseModel):
     """Explain the diagnostics on lines `start_line..end_line` and propose fixes."""
 
     document: SourceDocument
-    start_line: int = Field(ge=1)
-    end_line: int = Field(ge=1)
+    start_line: int = Field(description="First line, 1-based; checked by `selection()`.")
+    end_line: int = Field(description="Last line, 1-based; past the end is clamped by `selection()`.")
     diagnostics: list[DiagnosticInput] = Field(default_factory=list)
+
+    def selection(self) -> tuple[int, int]:
+        """The explained lines `(first, last)`; raises `InputError` (see `checked_lines`)."""
+        return checked_lines(self.document, self.start_line, self.end_line)

@@ -50,6 +50,10 @@ class ReviewResult(BaseModel):
         default=None, description="How the arbiter fared, when one is configured."
     )
     notice: str | None = Field(default=None, description="A note for the user, e.g. that a local panel ran.")
+    withheld: list[str] = Field(
+        default_factory=list,
+        description="Fixes or candidates dropped because they would write a redaction placeholder, and why.",
+    )
 
 
 class StubLocation(BaseModel):
@@ -85,6 +89,10 @@ class ImplementResult(BaseModel):
     models: list[ModelStatus]
     final: bool = True
     notice: str | None = None
+    withheld: list[str] = Field(
+        default_factory=list,
+        description="Fixes or candidates dropped because they would write a redaction placeholder, and why.",
+    )
 
 
 class ExplainResult(BaseModel):
@@ -101,6 +109,10 @@ class ExplainResult(BaseModel):
         default=None, description="How the arbiter fared, when one is configured."
     )
     notice: str | None = None
+    withheld: list[str] = Field(
+        default_factory=list,
+        description="Fixes or candidates dropped because they would write a redaction placeholder, and why.",
+    )
 
 
 PanelResult = ReviewResult | ImplementResult | ExplainResult

@@ -6,27 +6,22 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+import anyio
+
 from orchestration.arbiter import arbitrate_review
+from orchestration.chunking import ChunkSeat, plan_review_seats, run_chunked_panel
 from orchestration.config import ChorusConfig
 from orchestration.fanout import Seat
 from orchestration.findings import Finding, Fix, MergedFinding
+from orchestration.limits import OFF_LOOP_ITEMS, litellm_ready, off_loop, open_request
 from orchestration.merge import merge_findings
-from orchestration.panel import (
-    EventHandler,
-    PanelRun,
-    ask_arbiter,
-    open_gate,
-    plan_seats,
-    prepare_document,
-    run_panel,
-    seat_weights,
-    stream_events,
-)
+from orchestration.panel import EventHandler, PanelRun, ask_arbiter, plan_seats, seat_weights, stream_events
 from orchestration.parsing import parse_review
 from orchestration.privacy import Message
-from orchestration.prompts import REVIEW_SCHEMA, number_lines, review_messages
+from orchestration.prompts import REVIEW_SCHEMA, number_lines
 from orchestration.requests import ReviewRequest
 from orchestration.results import PanelEvent, ResultUpdate, ReviewResult
+from orchestration.roundtrip import restore_findings, withheld_notice
 
 
 def indent_like_original(fix: Fix, lines: list[str]) -> Fix:
@@ -63,30 +58,47 @@ async def review_selection(
     """Ask every review seat at once, merge as answers arrive, return the final merge.
 
     `on_event` sees each seat start and finish, a partial result after every usable
-    answer, and the final result. Raises `ExcludedFileError` or `NoPanelError` before
-    anything is sent; a failing seat only lowers the panel count.
+    answer, and the final result. Before anything is sent it raises `InputError` (lines
+    that do not exist, a file over `policy.max_file_bytes`, a selection no seat's prompt
+    budget holds), `ExcludedFileError` or `NoPanelError`; a failing seat only lowers the
+    panel count. A selection over a seat's budget is reviewed in chunks
+    (`orchestration.chunking`); fixes that would write a redaction placeholder get the
+    secret back or are withheld (`orchestration.roundtrip`).
     """
-    gate = open_gate(request.document, config, workspace)
-    document = prepare_document(request.document)
+    started_at = anyio.current_time()
+    first, last = request.selection()
+    gate, document = await open_request(request.document, config, workspace)
     safe_request = request.model_copy(update={"document": document})
-    first, last = request.start_line, request.last_line
     asked, skipped = plan_seats(config, "review", gate)
-    seats = [Seat(name, seat, review_messages(safe_request, seat.instructions), gate) for name, seat in asked]
+    started_at += await litellm_ready()
+    seats, refused = await plan_review_seats(asked, safe_request, first, last, gate)
+    skipped = [*skipped, *refused]
     weights = seat_weights(config)
-
-    lines = document.lines
+    lines, original_lines = document.lines, request.document.lines
+    chunked = sorted({seat.base for seat in seats if seat.name != seat.base})
+    chunk_note = (
+        f"{', '.join(chunked)} reviewed the selection in parts that fit its prompt budget"
+        if chunked
+        else None
+    )
 
     def parse(raw: str, seat: Seat) -> list[Finding]:
-        found = parse_review(raw, start_line=first, end_line=last, seat=seat.name)
+        span, name = (
+            ((seat.first, seat.last), seat.base)
+            if isinstance(seat, ChunkSeat)
+            else ((first, last), seat.name)
+        )
+        found = parse_review(raw, start_line=span[0], end_line=span[1], seat=name)
         return [with_indented_fix(finding, lines) for finding in found]
 
-    def merged(run: PanelRun[list[Finding]], final: bool) -> ReviewResult:
-        findings = merge_findings(
-            run.answers,
-            answered=run.answered,
-            weights=weights,
-            min_agreement=config.policy.min_agreement,
+    def merge(answers: dict[str, list[Finding]], answered: list[str]) -> list[MergedFinding]:
+        return merge_findings(
+            answers, answered=answered, weights=weights, min_agreement=config.policy.min_agreement
         )
+
+    async def merged(run: PanelRun[list[Finding]], final: bool) -> ReviewResult:
+        size = sum(len(items) for items in run.answers.values())
+        findings = await off_loop(merge, dict(run.answers), run.answered, size=size, threshold=OFF_LOOP_ITEMS)
         return ReviewResult(
             path=request.document.path,
             start_line=first,
@@ -96,10 +108,22 @@ async def review_selection(
             final=final,
         )
 
-    async def partial(run: PanelRun[list[Finding]]) -> ReviewResult:
-        return merged(run, final=False)
+    async def restored(result: ReviewResult) -> ReviewResult:
+        findings, withheld = await off_loop(
+            restore_findings,
+            result.findings,
+            original_lines,
+            lines,
+            size=len(result.findings),
+            threshold=OFF_LOOP_ITEMS,
+        )
+        notice = " ".join(note for note in (chunk_note, withheld_notice(withheld)) if note) or None
+        return result.model_copy(update={"findings": findings, "withheld": withheld, "notice": notice})
 
-    run = await run_panel(
+    async def partial(run: PanelRun[list[Finding]]) -> ReviewResult:
+        return await restored(await merged(run, final=False))
+
+    run = await run_chunked_panel(
         seats,
         skipped,
         parse,
@@ -108,7 +132,7 @@ async def review_selection(
         on_event=on_event,
         partial_result=partial,
     )
-    result = merged(run, final=True)
+    result = await merged(run, final=True)
     if result.findings and config.panels.arbiter is not None:
         excerpt = number_lines(document.lines, first, last)
         findings = result.findings
@@ -116,8 +140,9 @@ async def review_selection(
         async def arbitrate(complete: Callable[[list[Message]], Awaitable[str]]) -> list[MergedFinding]:
             return await arbitrate_review(findings, excerpt, complete)
 
-        arbitrated, status = await ask_arbiter(config, gate, arbitrate)
+        arbitrated, status = await ask_arbiter(config, gate, arbitrate, started_at=started_at)
         result = result.model_copy(update={"findings": arbitrated or findings, "arbiter": status})
+    result = await restored(result)
     if on_event is not None:
         await on_event(ResultUpdate(result=result))
     return result

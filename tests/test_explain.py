@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import time
 
 from orchestration.config import ChorusConfig
 from orchestration.explain import explain_diagnostics
+from orchestration.providers import ensure_litellm
 from orchestration.requests import DiagnosticInput, ExplainRequest, SourceDocument
 from tests.fake_models import FakeModelServer, make_config
 
@@ -77,3 +79,20 @@ async def test_arbiter_failure_falls_back_to_the_combined_text(model_server: Fak
     result = await explain_diagnostics(app_request(), judged_config(model_server))
     assert result.arbiter is not None and result.arbiter.status == "error"
     assert "It may be undefined." in result.explanation and "the regex is wrong" in result.explanation
+
+
+async def test_the_arbiter_stops_at_the_request_deadline(model_server: FakeModelServer) -> None:
+    """Issue 13 item 9: the arbiter gets what is left of `policy.deadline` after the seats answered."""
+    model_server.script("gemini", explanation("email may be undefined"), latency=1.0)
+    model_server.script("claude", explanation("optional property accessed without a check"), latency=1.0)
+    model_server.script("judge", "One explanation.", latency=10.0)
+    config = judged_config(model_server)
+    config.policy.deadline = 2.0
+    config.models["judge"].timeout = 30.0
+    await ensure_litellm()  # The one-time import is outside the deadline, as in the fan-out.
+    started = time.monotonic()
+    result = await explain_diagnostics(app_request(), config)
+    elapsed = time.monotonic() - started
+    assert elapsed < 2.6, f"the request took {elapsed:.1f} s with a 2 s deadline"
+    assert result.arbiter is not None and result.arbiter.status == "timeout"
+    assert "email may be undefined" in result.explanation

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from orchestration.errors import ExcludedFileError, NoPanelError
+from orchestration.providers import ensure_litellm
 from orchestration.requests import ReviewRequest, SourceDocument
 from orchestration.results import ResultUpdate, SeatFinished, SeatStarted
 from orchestration.review import review_selection, stream_review
@@ -198,3 +199,22 @@ async def test_a_fix_without_indentation_is_indented_like_the_original(model_ser
     config = make_config(model_server, ["small"])
     result = await review_selection(ledger_request(), config)
     assert result.findings[0].fixes[0].fix.replacement == "    for i in range(len(amounts)):"
+
+
+async def test_the_arbiter_stops_at_the_request_deadline(model_server: FakeModelServer) -> None:
+    """Issue 13 item 9: the seats' time counts against the deadline, so the arbiter gets only the rest."""
+    model_server.script("a", findings(OFF_BY_ONE), latency=1.0)
+    model_server.script("judge", json.dumps({"clusters": []}), latency=10.0)
+    config = make_config(
+        model_server,
+        {"a": {}, "judge": {"timeout": 30}},
+        panels={"review": ["a"], "arbiter": "judge"},
+        policy={"deadline": 2.0},
+    )
+    await ensure_litellm()  # The one-time import is outside the deadline, as in the fan-out.
+    started = time.monotonic()
+    result = await review_selection(ledger_request(), config)
+    elapsed = time.monotonic() - started
+    assert elapsed < 2.6, f"the request took {elapsed:.1f} s with a 2 s deadline"
+    assert result.arbiter is not None and result.arbiter.status == "timeout"
+    assert result.findings[0].message == OFF_BY_ONE["message"]
