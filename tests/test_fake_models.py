@@ -74,7 +74,12 @@ async def test_error_statuses_carry_openai_error_bodies(
         response = await client.post("/chat/completions", json=chat("flaky"))
     assert response.status_code == status
     assert response.json()["error"]["type"] == error_type
-    assert model_server.requests_for("flaky")[0].status == status
+    (record,) = model_server.requests_for("flaky")
+    for _ in range(100):  # The server thread records the status just after writing the answer.
+        if record.status is not None:
+            break
+        await anyio.sleep(0.01)
+    assert record.status == status
 
 
 async def test_custom_error_body_and_unknown_model(model_server: FakeModelServer) -> None:

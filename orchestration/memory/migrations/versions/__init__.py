@@ -1,0 +1,1 @@
+"""Revisions of the memory's schema, oldest first (`0001_...`, `0002_...`)."""

@@ -1,0 +1,73 @@
+"""`[store]`: where the memory lives, whether it keeps code, how long it keeps runs.
+
+Imports only pydantic and platformdirs so that `orchestration.config` can hang `StoreConfig` under
+`ChorusConfig.store` without an import cycle.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+from pathlib import Path
+
+from platformdirs import user_data_path
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+
+def default_store_path() -> Path:
+    """`chorus.db` in the platform's per-user data directory (one database per user)."""
+    return user_data_path("chorus", appauthor=False) / "chorus.db"
+
+
+class StoreConfig(BaseModel):
+    """The memory: an embedded SQLite file by default, or a shared PostgreSQL database."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = Field(
+        default=True, description="Record runs, feedback, cache and audit; false = remember nothing."
+    )
+    path: Path = Field(
+        default_factory=default_store_path,
+        description="The SQLite file (WAL mode, 0600). Ignored when `url` is set.",
+    )
+    url: str | None = Field(
+        default=None,
+        description="postgresql://user@host:port/db of a team store; overrides `path`.",
+    )
+    keep_code: bool = Field(
+        default=False,
+        description=(
+            "Also store the reviewed code and fixes, encrypted with AES-GCM "
+            "(key: CHORUS_STORE_KEY or a 0600 key file beside the database)."
+        ),
+    )
+    retention_days: int = Field(
+        default=90, ge=1, description="Runs, audit and feedback older than this are pruned."
+    )
+    user: str | None = Field(
+        default=None, description="Who the runs belong to; default $CHORUS_USER, else the OS user."
+    )
+
+    @field_validator("url")
+    @classmethod
+    def _postgres_only(cls, url: str | None) -> str | None:
+        if url is not None and not url.startswith(("postgresql://", "postgresql+psycopg://", "postgres://")):
+            raise ValueError("store.url must be a postgresql://... URL")
+        return url
+
+    @property
+    def backend(self) -> str:
+        """ "postgresql" when `url` is set, else "sqlite"."""
+        return "postgresql" if self.url else "sqlite"
+
+    def resolved_user(self) -> str:
+        """`user`, else $CHORUS_USER, else the OS login name, else "unknown"."""
+        if self.user:
+            return self.user
+        if os.environ.get("CHORUS_USER"):
+            return os.environ["CHORUS_USER"]
+        try:
+            return getpass.getuser()
+        except (OSError, KeyError):
+            return "unknown"
