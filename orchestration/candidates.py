@@ -30,6 +30,7 @@ from rapidfuzz import fuzz
 from tree_sitter import Node
 
 from orchestration.config import PolicyConfig
+from orchestration.privacy import child_environment
 from orchestration.requests import SourceDocument
 from orchestration.results import ImplementCandidate, StubLocation
 from orchestration.stubs import FunctionSpan, functions_starting_in, parser_for, syntax_errors
@@ -194,6 +195,7 @@ async def _run_logged(argv: list[str], cwd: Path, log_path: Path, seconds: float
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            env=child_environment(),
         )
     except OSError as error:
         log.close()
@@ -222,8 +224,9 @@ async def run_validate_command(
     """Run `command` in a temporary copy of the workspace with `new_text` at `relative_path`.
 
     Returns whether it passed and a short tail of its output. The copy skips `.git`,
-    `node_modules`, `.venv` and `__pycache__`. After `timeout` seconds, or on cancellation,
-    the command and its children are killed.
+    `node_modules`, `.venv` and `__pycache__`. The command gets the scrubbed environment of
+    `privacy.child_environment` (no keys or tokens of the user's). After `timeout` seconds, or
+    on cancellation, the command and its children are killed.
     """
     try:
         argv = shlex.split(command)
@@ -333,6 +336,25 @@ def group_equivalent_codes(
     return drafts
 
 
+def _checked_drafts(
+    document: SourceDocument,
+    stub: StubLocation,
+    codes_by_seat: Mapping[str, str],
+    weights: Mapping[str, float],
+) -> list[_Draft]:
+    """The seats' codes prepared, grouped, checked and compared: the CPU-heavy part (tree-sitter
+    parses, rapidfuzz), run in a worker thread by `build_candidates`."""
+    prepared = {seat: prepare_candidate(document.text, stub, code) for seat, code in codes_by_seat.items()}
+    drafts = group_equivalent_codes(prepared, weights, stub.language)
+    for draft in drafts:
+        draft.code = draft.codes[max(range(len(draft.seats)), key=lambda index: draft.weights[index])]
+        draft.problems = check_candidate(draft.code, stub, document.text)
+        draft.valid = not draft.problems
+        others = [fuzz.ratio(draft.key, other.key) for other in drafts if other is not draft]
+        draft.similarity = sum(others) / len(others) if others else 0.0
+    return drafts
+
+
 async def build_candidates(
     document: SourceDocument,
     stub: StubLocation,
@@ -349,14 +371,7 @@ async def build_candidates(
     and sets `tests_passed`. Ranking: valid first, tests passing first (then not run,
     then failing), more votes, more similar to the other candidates, more seat weight.
     """
-    prepared = {seat: prepare_candidate(document.text, stub, code) for seat, code in codes_by_seat.items()}
-    drafts = group_equivalent_codes(prepared, weights, stub.language)
-    for draft in drafts:
-        draft.code = draft.codes[max(range(len(draft.seats)), key=lambda index: draft.weights[index])]
-        draft.problems = check_candidate(draft.code, stub, document.text)
-        draft.valid = not draft.problems
-        others = [fuzz.ratio(draft.key, other.key) for other in drafts if other is not draft]
-        draft.similarity = sum(others) / len(others) if others else 0.0
+    drafts = await anyio.to_thread.run_sync(_checked_drafts, document, stub, codes_by_seat, weights)
     command = policy.validate_command
     valid = [draft for draft in drafts if draft.valid]
     if command and workspace is not None and valid:
@@ -368,7 +383,7 @@ async def build_candidates(
             limiter = anyio.CapacityLimiter(VALIDATIONS_AT_ONCE)
 
             async def validate(draft: _Draft, workspace: Path, relative: str) -> None:
-                new_text = apply_candidate(document.text, stub, draft.code)
+                new_text = await anyio.to_thread.run_sync(apply_candidate, document.text, stub, draft.code)
                 async with limiter:
                     passed, output = await run_validate_command(
                         command, workspace, relative, new_text, policy.validate_timeout

@@ -11,10 +11,25 @@ from typing import Any
 
 from orchestration.candidates import apply_candidate
 from orchestration.findings import Fix, MergedFinding, RankedFix
-from orchestration.requests import SourceDocument
+from orchestration.requests import LINE_BREAK, SourceDocument
 from orchestration.results import ExplainResult, ImplementCandidate, ImplementResult, ReviewResult
 
 JSON = dict[str, Any]
+
+
+def lines_with_ends(text: str) -> list[str]:
+    """`text`'s lines with their line breaks, split as LSP does (`LINE_BREAK`: \\n, \\r\\n, \\r only).
+
+    Unlike `str.splitlines`, a form feed, `\\x1c`-`\\x1e`, NEL or `\\u2028` stays inside its line.
+    """
+    lines: list[str] = []
+    start = 0
+    for line_break in LINE_BREAK.finditer(text):
+        lines.append(text[start : line_break.end()])
+        start = line_break.end()
+    if start < len(text):
+        lines.append(text[start:])
+    return lines
 
 
 def newline_of(text: str) -> str:
@@ -104,8 +119,8 @@ def candidate_edit(candidate: ImplementCandidate, result: ImplementResult, docum
     if result.stub is None:
         raise ValueError("an implementation result without a stub has no candidates to apply")
     new_text = apply_candidate(document.text, result.stub, candidate.code)
-    old_lines = document.text.splitlines(keepends=True)
-    new_lines = new_text.splitlines(keepends=True)
+    old_lines = lines_with_ends(document.text)
+    new_lines = lines_with_ends(new_text)
     first = candidate.start_line - 1
     grown = len(new_lines) - len(old_lines)
     replaced = "".join(new_lines[first : candidate.end_line + grown])

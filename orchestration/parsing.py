@@ -8,10 +8,12 @@ accepts those deviations, but only accepts a parsed value when it has the expect
 
 from __future__ import annotations
 
+import functools
 import json
+import logging
 import re
-from collections.abc import Iterator, Mapping
-from typing import Any, TypeVar
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any, ParamSpec, TypeVar
 
 import json_repair
 from pydantic import BaseModel, Field, ValidationError, model_validator
@@ -27,10 +29,13 @@ _FENCE = re.compile(  # A Markdown code block; one cut off by the end of the tex
 _OPENER = re.compile(r"[{\[]")
 _JSON_TOKEN = re.compile(r'"(?:\\.|[^"\\])*"|[{}\[\]]')
 _NUMBERED_LINE = re.compile(r"^\s*\d+\s*\| ?")
-_LINE_SPAN = re.compile(r"^\D*?(\d+)(?:\s*(?:-|–|—|\.\.\.?|to)\s*[Ll]?(\d+))?")
-_STRING_FINDING = re.compile(
-    r"^\s*lines?\s*(\d+)(?:\s*[-–]\s*(\d+))?\s*[:.)\-–]\s*(?P<message>.+)", re.I | re.S
+_LINE_SPAN = re.compile(  # At most 9 digits: a longer number is no line (and int() would refuse 4300+).
+    r"^\D*?(\d{1,9})(?!\d)(?:\s*(?:-|–|—|\.\.\.?|to)\s*[Ll]?(\d{1,9})(?!\d))?"
 )
+_STRING_FINDING = re.compile(
+    r"^\s*lines?\s*(\d{1,9})(?:\s*[-–]\s*(\d{1,9}))?\s*[:.)\-–]\s*(?P<message>.+)", re.I | re.S
+)
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 _LOOKS_LIKE_CODE = re.compile(
     r"^\s*(?:@\w|(?:async\s+)?def\s|class\s|function\b|fn\s|func\s|pub\s|public\s|private\s|protected\s"
     r"|static\s|export\s|const\s|let\s|var\s)"
@@ -50,6 +55,20 @@ _NO_FIX_WORDS = {"", "null", "none", "n/a", "na", "no fix", "-"}
 
 _Word = TypeVar("_Word", Severity, Category)
 _Loose = TypeVar("_Loose", bound=BaseModel)
+_Params = ParamSpec("_Params")
+_Result = TypeVar("_Result")
+
+MAX_JSON_DEPTH = 64
+"""Deepest bracket nesting a JSON value in an answer may have; deeper ones are not parsed at all.
+
+Findings need four levels; a deeper value is hostile or broken, and parsing it (json's C decoder,
+json_repair's recursion, the walk over the result) could exhaust the stack."""
+MAX_ANSWER_CHARS = 2_000_000
+"""Longest answer read; a longer one (no model writes that much) is unusable."""
+MAX_UNCLOSED_OPENERS = 16
+"""Brackets that never close tried per answer before the rest counts as inside the first (bounds work)."""
+
+_log = logging.getLogger(__name__)
 
 
 def _by_word(table: Mapping[_Word, str]) -> dict[str, _Word]:
@@ -76,17 +95,88 @@ _CATEGORY_WORDS = _by_word(
 )
 
 
+def never_crashes(parse: Callable[_Params, _Result]) -> Callable[_Params, _Result]:
+    """`parse`, raising only `UnusableAnswer` on any text: the last line of defence against hostile answers.
+
+    The parsers bound what they read (`MAX_JSON_DEPTH`, `MAX_ANSWER_CHARS`, 9-digit line numbers),
+    so this should never fire; when an unexpected error does escape, it is logged with its traceback
+    (to find and fix) and the answer counts as unusable ("unreadable answer (ErrorType)"). Only
+    `Exception`s are caught: cancellation and KeyboardInterrupt pass through.
+    """
+
+    @functools.wraps(parse)
+    def guarded(*args: _Params.args, **kwargs: _Params.kwargs) -> _Result:
+        try:
+            return parse(*args, **kwargs)
+        except UnusableAnswer:
+            raise
+        except Exception as error:
+            _log.warning("%s failed on a model answer", parse.__name__, exc_info=True)
+            raise UnusableAnswer(f"unreadable answer ({type(error).__name__})") from error
+
+    return guarded
+
+
+def clean_text(text: str) -> str:
+    """`text` with lone surrogates (JSON escapes like `\\ud800`, not encodable) replaced by U+FFFD."""
+    return _LONE_SURROGATE.sub("\ufffd", text) if _LONE_SURROGATE.search(text) else text
+
+
+def _too_deep(source: str) -> bool:
+    """Whether brackets in `source` (outside JSON strings) nest deeper than `MAX_JSON_DEPTH`."""
+    depth = 0
+    for token in _JSON_TOKEN.finditer(source):
+        if token[0] in "{[":
+            depth += 1
+            if depth > MAX_JSON_DEPTH:
+                return True
+        elif token[0] in "}]":
+            depth = max(depth - 1, 0)
+    return False
+
+
+def _loads(source: str) -> Any:
+    """`json.loads(source)`; raises ValueError for invalid or too deeply nested JSON."""
+    if _too_deep(source):
+        raise ValueError("JSON nested too deeply")
+    return json.loads(source, strict=False)
+
+
 def _matching_close(text: str, start: int) -> int | None:
-    """The index just past the bracket closing the one at `start` (strings respected), or None."""
+    """The index just past the bracket closing the one at `start` (strings respected), or None.
+
+    None too when the brackets nest deeper than `MAX_JSON_DEPTH` (such a value is never parsed).
+    """
     depth = 0
     for token in _JSON_TOKEN.finditer(text, start):
         if token[0] in "{[":
             depth += 1
+            if depth > MAX_JSON_DEPTH:
+                return None
         elif token[0] in "}]":
             depth -= 1
             if depth == 0:
                 return token.end()
     return None
+
+
+def _closed_values(text: str, position: int) -> Iterator[tuple[int, Any]]:
+    """(length, value) of each outermost bracketed JSON value closed after `position`, in one pass."""
+    openers: list[int] = []
+    spans: list[tuple[int, int]] = []
+    for token in _JSON_TOKEN.finditer(text, position):
+        if token[0] in "{[":
+            openers.append(token.start())
+        elif token[0] in "}]" and openers:
+            start = openers.pop()
+            while spans and spans[-1][0] > start:  # Values inside this one are not outermost.
+                spans.pop()
+            spans.append((start, token.end()))
+    for start, end in spans:
+        try:
+            yield end - start, _loads(text[start:end])
+        except ValueError:
+            continue
 
 
 def _embedded_candidates(text: str) -> Iterator[Any]:
@@ -100,15 +190,20 @@ def _embedded_candidates(text: str) -> Iterator[Any]:
     truncated_from: int | None = None
     inner: list[tuple[int, Any]] = []
     position = 0
+    unclosed = 0
     while (match := _OPENER.search(text, position)) is not None:
         start = match.start()
         end = _matching_close(text, start)
         if end is None:
             truncated_from = start if truncated_from is None else truncated_from
             position = start + 1
+            unclosed += 1
+            if unclosed >= MAX_UNCLOSED_OPENERS:  # Each try scans to the end: finish in one linear pass.
+                inner.extend(_closed_values(text, position))
+                break
             continue
         try:
-            value = json.loads(text[start:end], strict=False)
+            value = _loads(text[start:end])
         except ValueError:
             if truncated_from is None:
                 sloppy.append(text[start:end])
@@ -124,7 +219,9 @@ def _embedded_candidates(text: str) -> Iterator[Any]:
 
 
 def _repaired(source: str) -> Iterator[Any]:
-    """json_repair's reading of `source`, only when it is a non-empty object or array."""
+    """json_repair's reading of `source`, only when it is a non-empty object or array (and not too deep)."""
+    if _too_deep(source):
+        return
     repaired = json_repair.loads(source)
     if isinstance(repaired, dict | list) and repaired:
         yield repaired
@@ -134,15 +231,19 @@ def _json_candidates(text: str) -> Iterator[Any]:
     """Every JSON value that `text` might be carrying, most trustworthy first.
 
     Strict parses come first (the whole text, then complete values inside prose or fences, longest
-    first); repaired parses (sloppy or truncated JSON) later, and only when non-empty.
+    first); repaired parses (sloppy or truncated JSON) later, and only when non-empty. Values nested
+    deeper than `MAX_JSON_DEPTH` are skipped; an answer longer than `MAX_ANSWER_CHARS` is unusable.
     """
+    if len(text) > MAX_ANSWER_CHARS:
+        raise UnusableAnswer(f"answer too long ({len(text):,} characters)")
     try:
-        yield json.loads(text.strip(), strict=False)
+        yield _loads(text.strip())
     except ValueError:
         pass
     yield from _embedded_candidates(text)
 
 
+@never_crashes
 def extract_json(text: str) -> Any:
     """The JSON value carried by a model's answer (fenced, in prose, truncated, or bare)."""
     for value in _json_candidates(text):
@@ -163,7 +264,7 @@ def _first_text(keys: Mapping[str, Any], names: tuple[str, ...], joiner: str = "
         if isinstance(value, list) and value and all(isinstance(part, str) for part in value):
             value = joiner.join(value)
         if isinstance(value, str) and value.strip():
-            return value
+            return clean_text(value)
     return None
 
 
@@ -184,7 +285,9 @@ def _line_span(value: Any) -> tuple[int, int] | None:
     """(first, last) from 5, 5.0, "5", "L5", "5-7", "lines 5 to 7", [5, 7] or {"start": 5, "end": 7}."""
     if isinstance(value, bool):
         return None
-    if isinstance(value, int | float) and float(value).is_integer():
+    if isinstance(value, int):
+        return value, value
+    if isinstance(value, float) and value.is_integer():  # Not NaN or infinite.
         return int(value), int(value)
     if isinstance(value, str) and (match := _LINE_SPAN.match(value.strip())):
         first = int(match.group(1))
@@ -215,7 +318,7 @@ def _clean_code(code: str) -> str:
     filled = [line for line in lines if line.strip()]
     if filled and all(_NUMBERED_LINE.match(line) for line in filled):
         code = "\n".join(_NUMBERED_LINE.sub("", line, count=1) for line in lines)
-    return code
+    return clean_text(code)
 
 
 class _LooseFix(BaseModel):
@@ -238,6 +341,12 @@ class _LooseFix(BaseModel):
         replacement = _first_text(keys, _REPLACEMENT_KEYS) if replacement is None else replacement
         code = _clean_code(replacement) if replacement is not None else None
         return {"start_line": span[0], "end_line": span[1], "replacement": code}
+
+    @model_validator(mode="after")
+    def _ordered(self) -> _LooseFix:
+        if self.start_line is not None and self.end_line is not None and self.start_line > self.end_line:
+            self.start_line, self.end_line = self.end_line, self.start_line
+        return self
 
     def placed(self, default_first: int, default_last: int, first: int, last: int) -> Fix | None:
         """The fix on its lines (the defaults when it named none), or None outside `first..last`."""
@@ -275,7 +384,8 @@ class _LooseFinding(BaseModel):
     @classmethod
     def _normalize(cls, data: Any) -> Any:
         if isinstance(data, str) and (match := _STRING_FINDING.match(data)):
-            return {"start_line": match[1], "end_line": match[2] or match[1], "message": match["message"]}
+            message = clean_text(match["message"])
+            return {"start_line": match[1], "end_line": match[2] or match[1], "message": message}
         if not isinstance(data, Mapping):
             return data
         keys = _normalized(data)
@@ -288,6 +398,13 @@ class _LooseFinding(BaseModel):
             "message": (_first_text(keys, _MESSAGE_KEYS) or "").strip(),
             "fix": _loose_fix(_first_fix(keys)),
         }
+
+    @model_validator(mode="after")
+    def _ordered(self) -> _LooseFinding:
+        """ "lines 9-3" means lines 3 to 9: a span whose ends come swapped is put in order."""
+        if self.start_line > self.end_line:
+            self.start_line, self.end_line = self.end_line, self.start_line
+        return self
 
     def placed(self, first: int, last: int, seat: str) -> Finding | None:
         """The finding clipped to lines `first..last`; None when it lies wholly outside them."""
@@ -333,6 +450,7 @@ def _findings_items(value: Any) -> list[Any] | None:
     return None
 
 
+@never_crashes
 def parse_review(text: str, *, start_line: int, end_line: int, seat: str) -> list[Finding]:
     """Findings in lines `start_line..end_line` from a review answer, attributed to `seat`.
 
@@ -355,6 +473,7 @@ def parse_review(text: str, *, start_line: int, end_line: int, seat: str) -> lis
     raise UnusableAnswer(reason)
 
 
+@never_crashes
 def parse_implementation(text: str) -> str:
     """The implemented function's code from `{"code": ...}`, a fenced block, or bare code."""
     bodies = [block["body"] for block in _FENCE.finditer(text) if block["lang"].lower() != "json"]
@@ -375,6 +494,7 @@ def parse_implementation(text: str) -> str:
     raise UnusableAnswer("no code in answer")
 
 
+@never_crashes
 def parse_explanation(text: str, *, start_line: int, end_line: int) -> tuple[str, Fix | None]:
     """(markdown explanation, fix or None) from `{"explanation", "fix"}` JSON or plain prose.
 
@@ -395,4 +515,4 @@ def parse_explanation(text: str, *, start_line: int, end_line: int) -> tuple[str
     without_json_blocks = _FENCE.sub(lambda match: "" if match["lang"].lower() == "json" else match[0], prose)
     if prose.startswith(("{", "[")) or not without_json_blocks.strip():
         raise UnusableAnswer("JSON without an explanation")
-    return prose, None
+    return clean_text(prose), None

@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import anyio
+import pytest
 
 from orchestration.candidates import (
     apply_candidate,
@@ -335,3 +336,50 @@ async def test_validations_run_two_at_a_time(tmp_path: Path) -> None:
     assert len(intervals) == 4
     overlap = max(sum(1 for s, e in intervals if s <= start < e) for start, _ in intervals)
     assert overlap == 2
+
+
+async def test_validate_command_gets_a_scrubbed_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "aws-secret-value-123")
+    monkeypatch.setenv("MY_LLM_CRED", "sk-test-SECRET123")
+    (tmp_path / "work").mkdir()
+    printer = "import os, sys; print(sorted(os.environ)); print(os.environ.get('PATH', 'no PATH'))"
+    command = f"{shlex.quote(sys.executable)} -c {shlex.quote(printer)}"
+    passed, output = await run_validate_command(command, tmp_path / "work", "a.py", "", timeout=30)
+    assert passed, output
+    assert "aws-secret-value-123" not in output and "sk-test-SECRET123" not in output
+    assert "AWS_SECRET_ACCESS_KEY" not in output and "MY_LLM_CRED" not in output
+    assert os.environ["PATH"] in output  # What a command needs to run is still there.
+
+
+async def test_building_candidates_leaves_the_event_loop_free() -> None:
+    """Grouping and checking big candidates runs in a worker thread: a ticker keeps ticking meanwhile."""
+    body = "".join(f"    value_{index} = a * {index} + b\n" for index in range(3000))
+    source = "def add(a, b):\n    raise NotImplementedError\n"
+    document = SourceDocument(path="calc.py", text=source)
+    stub = stub_of(document, 2)
+    codes = {f"seat{n}": f"def add(a, b):\n{body}    return a + b + {n}\n" for n in range(6)}
+    gaps: list[float] = []
+    done = anyio.Event()
+
+    async def tick() -> None:
+        last = time.perf_counter()
+        while not done.is_set():
+            await anyio.sleep(0.005)
+            now = time.perf_counter()
+            gaps.append(now - last)
+            last = now
+
+    async with anyio.create_task_group() as group:
+        group.start_soon(tick)
+        await anyio.sleep(0.02)
+        started = time.perf_counter()
+        candidates = await build_candidates(
+            document, stub, codes, weights={}, policy=PolicyConfig(), workspace=None
+        )
+        elapsed = time.perf_counter() - started
+        done.set()
+    assert len(candidates) == 6 and all(candidate.valid for candidate in candidates)
+    assert elapsed > 0.2, f"too little work to tell ({elapsed:.2f} s)"
+    assert max(gaps) < elapsed / 3, f"the loop stalled {max(gaps):.2f} s of {elapsed:.2f} s"

@@ -5,14 +5,21 @@ from __future__ import annotations
 from typing import Any
 
 from orchestration.findings import Category, Fix, MergedFinding, ModelOpinion, RankedFix, Severity
-from orchestration.machine_form import finding_diagnostic, fix_text_edit, implement_machine_form
+from orchestration.machine_form import (
+    candidate_edit,
+    finding_diagnostic,
+    fix_text_edit,
+    implement_machine_form,
+    lines_with_ends,
+)
 from orchestration.requests import SourceDocument
 from orchestration.results import ImplementCandidate, ImplementResult, ModelStatus, StubLocation
+from orchestration.stubs import find_stub
 
 
 def apply_edit(text: str, edit: dict[str, Any]) -> str:
-    """Apply one LSP TextEdit to text (character offsets are plain str indices here)."""
-    lines = text.splitlines(keepends=True)
+    """Apply one LSP TextEdit to text (character offsets are plain str indices here; lines split as LSP)."""
+    lines = lines_with_ends(text)
     offsets = [0]
     for line in lines:
         offsets.append(offsets[-1] + len(line))
@@ -107,3 +114,40 @@ def test_candidate_edit_replaces_only_the_stub() -> None:
     edit = form["candidates"][0]["edit"]["changes"]["file:///shape.py"][0]
     assert apply_edit(text, edit) == text.replace("        pass\n", "        return math.pi\n")
     assert form["candidates"][0]["title"].startswith("codex (1/1 models, valid")
+
+
+def test_lines_split_like_lsp_not_like_str_splitlines() -> None:
+    text = "a\x0cb\u2028c\x1cd\x85e\nf\r\ng\rh"
+    assert lines_with_ends(text) == ["a\x0cb\u2028c\x1cd\x85e\n", "f\r\n", "g\r", "h"]
+    assert lines_with_ends("") == [] and lines_with_ends("x\n") == ["x\n"]
+    assert [line.rstrip("\r\n") for line in lines_with_ends(text)] == SourceDocument(
+        path="a", text=text
+    ).lines
+
+
+def test_candidate_edit_keeps_the_body_when_the_file_has_form_feeds_or_line_separators() -> None:
+    text = (
+        "import math\x0c\n"
+        "# page one\u2028still the same line\n"
+        "\x0c\n"
+        "def area(radius):\n"
+        '    """Area of a circle \x0c with \u2028 odd characters."""\n'
+        "    raise NotImplementedError\n"
+        "\n"
+        "print(area(2))\n"
+    )
+    document = SourceDocument(path="shape.py", text=text)
+    stub = find_stub(document, 4)
+    assert stub is not None and (stub.start_line, stub.end_line) == (4, 6)
+    code = "def area(radius):\n    total = math.pi * radius ** 2\n    return total\n"
+    candidate = ImplementCandidate(code=code, models=["codex"], votes=1, valid=True, start_line=4, end_line=6)
+    result = ImplementResult(
+        path="shape.py", stub=stub, candidates=[candidate], models=[ModelStatus(name="codex", status="ok")]
+    )
+    edit = candidate_edit(candidate, result, document)
+    assert edit["range"] == {"start": {"line": 3, "character": 0}, "end": {"line": 6, "character": 0}}
+    applied = apply_edit(text, edit)
+    assert applied == text.replace(
+        '    """Area of a circle \x0c with \u2028 odd characters."""\n    raise NotImplementedError\n',
+        "    total = math.pi * radius ** 2\n    return total\n",
+    )

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from orchestration.arbiter import parse_arbiter_answer
 from orchestration.errors import UnusableAnswer
 from orchestration.findings import Category, Finding, Fix, Severity
 from orchestration.parsing import extract_json, parse_explanation, parse_implementation, parse_review
@@ -392,3 +393,85 @@ def test_truncated_explanation() -> None:
 def test_unusable_explanations(text: str) -> None:
     with pytest.raises(UnusableAnswer):
         parse_explanation(text, start_line=1, end_line=1)
+
+
+HOSTILE_ANSWERS = [
+    "[" * 5000,
+    "{" * 5000,
+    '{"a":' * 5000,
+    '[{"findings":' * 3000,
+    '[{"line": 1, "message": "m", "severity": ' + "[" * 3000 + "}]",
+    '{"findings": [{"line": 1, "message": "m"}]}' + "[" * 100_000,
+    "[" * 1_000_000,
+    "x [ " * 250_000,
+    '[{"line": ' + "9" * 5000 + ', "message": "huge int"}]',
+    '[{"line": "' + "9" * 5000 + '", "message": "huge digits"}]',
+    '[{"line": ' + "9" * 400 + ', "message": "int too big for a float"}]',
+    '[{"line": 1e400, "message": "inf"}, {"line": NaN, "message": "nan"}]',
+    '[{"line": -Infinity, "message": "x"}]',
+    '{"findings": {"findings": {"findings": 5}}}',
+    '{"code": 5, "explanation": {"a": [1]}, "fix": [[[]]]}',
+    '[{"line": [[[[1]]]], "message": ["a", 1], "fix": {"start": 1e308, "replacement": {"x": 1}}}]',
+]
+
+
+@pytest.mark.parametrize("text", HOSTILE_ANSWERS, ids=lambda text: f"{text[:16]!r}…{len(text)}")
+def test_hostile_answers_only_ever_raise_unusable_answer(text: str) -> None:
+    for parse in (
+        lambda: review(text),
+        lambda: parse_implementation(text),
+        lambda: parse_explanation(text, start_line=1, end_line=5),
+        lambda: extract_json(text),
+        lambda: parse_arbiter_answer(text),
+    ):
+        try:
+            parse()
+        except UnusableAnswer as error:
+            assert not str(error).startswith("unreadable answer"), error  # Not merely caught by the guard.
+
+
+def test_the_arbiter_answer_of_5000_brackets_is_unusable_not_a_recursion_error() -> None:
+    with pytest.raises(UnusableAnswer, match="no JSON in answer"):
+        parse_arbiter_answer("[" * 5000)
+
+
+def test_a_deep_prefix_does_not_hide_the_findings_after_it() -> None:
+    text = "[" * 100 + ' and then {"findings": [{"line": 2, "message": "real"}]}'
+    assert [item.message for item in review(text)] == ["real"]
+
+
+def test_huge_numbers_are_no_line_numbers() -> None:
+    far = '[{"line": ' + "9" * 400 + ', "message": "far"}, {"line": 2, "message": "near"}]'
+    assert [item.message for item in review(far)] == ["near"]
+    with pytest.raises(UnusableAnswer, match="no finding had both"):
+        review('[{"line": "' + "7" * 50 + '", "message": "digits"}, {"line": 1e400, "message": "inf"}]')
+
+
+def test_lone_surrogates_in_model_text_become_replacement_characters() -> None:
+    findings = review('[{"line": 2, "message": "bad \\ud800 text", "fix": "x = \\udfff"}]')
+    assert findings[0].message == "bad \ufffd text"
+    assert findings[0].fix is not None and findings[0].fix.replacement == "x = \ufffd"
+    assert parse_implementation('{"code": "def f():\\n    return \'\\ud83d\'"}').endswith("'\ufffd'")
+    explanation, _ = parse_explanation('{"explanation": "why \\udc00"}', start_line=1, end_line=2)
+    assert explanation == "why \ufffd"
+    json.dumps([item.model_dump() for item in findings], ensure_ascii=False).encode("utf-8")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '[{"lines": "9-3", "message": "inverted"}]',
+        '[{"line": [9, 3], "message": "inverted"}]',
+        '[{"start_line": 9, "end_line": 3, "message": "inverted"}]',
+        '["lines 9-3: inverted"]',
+    ],
+)
+def test_an_inverted_span_is_put_in_order(text: str) -> None:
+    [found] = review(text)
+    assert (found.start_line, found.end_line) == (3, 9)
+
+
+def test_an_inverted_fix_span_is_put_in_order() -> None:
+    text = '[{"line": 3, "end": 9, "message": "m", "fix": {"start_line": 8, "end_line": 4, "code": "x"}}]'
+    [found] = review(text)
+    assert found.fix == fix(4, 8, "x")
