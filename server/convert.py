@@ -14,7 +14,8 @@ from typing import Any, TypeVar
 from lsprotocol import converters, types
 from pygls.workspace.position_codec import PositionCodec
 
-from orchestration.requests import DiagnosticInput
+from orchestration.errors import InputError
+from orchestration.requests import DiagnosticInput, SourceDocument
 from server.staleness import iter_ranges
 
 JSON = dict[str, Any]
@@ -48,6 +49,15 @@ def selection_lines(selection: types.Range) -> tuple[int, int]:
     if selection.end.line > selection.start.line and selection.end.character == 0:
         last -= 1
     return first, max(first, last)
+
+
+def lines_within(document: SourceDocument, first: int, last: int) -> tuple[int, int]:
+    """1-based lines `first..last` clamped to the document; `InputError` when `first` is past its end."""
+    total = max(1, len(document.lines))
+    if first > total:
+        name = document.path.rsplit("/", 1)[-1]
+        raise InputError(f"line {first} is past the end of {name} ({len(document.lines)} lines)")
+    return first, min(max(first, last), total)
 
 
 def diagnostic_input(diagnostic: types.Diagnostic) -> DiagnosticInput:

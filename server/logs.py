@@ -82,6 +82,14 @@ class ClientLogHandler(logging.Handler):
             self._sending.active = False
 
 
+class WithoutTraceback(logging.Formatter):
+    """'name: message', without the record's traceback (errors keep theirs in the stderr log)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        """The record's logger name and message only."""
+        return f"{record.name}: {record.getMessage()}"
+
+
 class NotSentToClient(logging.Filter):
     """For stderr: drops records the client already receives as `window/logMessage` (errors stay)."""
 
@@ -110,7 +118,7 @@ def configure_logging(server: LanguageServer) -> ClientLogHandler:
     root.handlers[:] = [stderr]
     root.setLevel(logging.WARNING if level > logging.DEBUG else logging.DEBUG)
     client = ClientLogHandler(server)
-    client.setFormatter(logging.Formatter("%(name)s: %(message)s"))
+    client.setFormatter(WithoutTraceback())
     stderr.addFilter(NotSentToClient(client))
     for name in FORWARDED_LOGGERS:
         logger = logging.getLogger(name)

@@ -28,13 +28,19 @@ CONFIG_SECTION = "chorus"
 DIAGNOSTIC_SOURCE = "chorus"
 
 
+def progress_token(_instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    """Validator: a progress token is an integer or a string (lsprotocol's converter passes anything)."""
+    if value is not None and (isinstance(value, bool) or not isinstance(value, (int, str))):
+        raise TypeError(f"{attribute.name} must be an integer or a string, not {type(value).__name__}")
+
+
 @attrs.define
 class ReviewSelectionParams:
     """`chorus/reviewSelection`: review the lines a range touches."""
 
     text_document: types.TextDocumentIdentifier
     range: types.Range
-    work_done_token: types.ProgressToken | None = None
+    work_done_token: types.ProgressToken | None = attrs.field(default=None, validator=progress_token)
 
 
 @attrs.define
@@ -43,7 +49,7 @@ class ImplementStubParams:
 
     text_document: types.TextDocumentIdentifier
     position: types.Position
-    work_done_token: types.ProgressToken | None = None
+    work_done_token: types.ProgressToken | None = attrs.field(default=None, validator=progress_token)
 
 
 @attrs.define
@@ -53,7 +59,7 @@ class ExplainDiagnosticsParams:
     text_document: types.TextDocumentIdentifier
     range: types.Range
     diagnostics: list[types.Diagnostic] | None = None
-    work_done_token: types.ProgressToken | None = None
+    work_done_token: types.ProgressToken | None = attrs.field(default=None, validator=progress_token)
 
 
 @attrs.define

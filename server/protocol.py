@@ -1,9 +1,12 @@
-"""pygls's LSP protocol, extended with Chorus's methods and two robustness fixes.
+"""pygls's LSP protocol, extended with Chorus's methods and robustness fixes.
 
 - Chorus's custom requests are structured into attrs types (`server.messages`),
   so their params arrive typed and validated.
 - A request whose params cannot be structured is answered with an InvalidParams
-  error naming the problem (pygls alone drops it and the client waits forever).
+  error naming the problem (pygls alone drops it and the client waits forever);
+  a request for a notification-only method gets MethodNotFound.
+- Every error reply is one line without a traceback (pygls sends an unexpected
+  exception's traceback, with the server's file paths, in the error's `data`).
 - `$/cancelRequest` for a `workspace/executeCommand` also cancels the command's
   task: pygls runs commands behind a generator and would only cancel the wrapper.
 - `notify_json` sends a notification whose params are already JSON, skipping the
@@ -14,15 +17,23 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 import attrs
 import cattrs
-from pygls.exceptions import JsonRpcException, JsonRpcInvalidParams
+from lsprotocol.types import ResponseError
+from pygls.exceptions import (
+    JsonRpcException,
+    JsonRpcInternalError,
+    JsonRpcInvalidParams,
+    JsonRpcMethodNotFound,
+)
 from pygls.protocol import LanguageServerProtocol
 
+from server.commands import one_line
 from server.messages import MESSAGE_TYPES
 
 if TYPE_CHECKING:
@@ -32,6 +43,14 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 MsgId = int | str
+
+SERVER_PATH = re.compile(r"(?:/|[A-Za-z]:\\)[^\s'\"]*\.py\b")
+"""A source file path, as it may appear in an exception's text."""
+
+
+def is_message_id(value: Any) -> bool:
+    """True for a JSON-RPC request id (a string or an integer)."""
+    return isinstance(value, str) or (isinstance(value, int) and not isinstance(value, bool))
 
 
 @attrs.define
@@ -45,11 +64,26 @@ class MalformedRequest:
 
 
 def describe_structure_error(method: str, error: BaseException | None) -> str:
-    """A short, readable reason for an InvalidParams error."""
-    if isinstance(error, cattrs.ClassValidationError):
-        reasons = cattrs.transform_error(error, path="params")
-        return f"invalid params for {method}: " + "; ".join(reasons)
-    return f"invalid params for {method}: {error}" if error else f"invalid params for {method}"
+    """A short, readable, one-line reason for an InvalidParams error."""
+    if isinstance(error, cattrs.BaseValidationError):
+        reasons = [reason.replace("@ $.", "@ ") for reason in cattrs.transform_error(error, path="$")]
+        return one_line(f"invalid params for {method}: " + "; ".join(reasons))
+    return one_line(f"invalid params for {method}: {error}" if error else f"invalid params for {method}")
+
+
+def safe_error(error: ResponseError) -> ResponseError:
+    """An error reply as the client may see it: one line, no traceback, no server file paths.
+
+    pygls puts the traceback of an unexpected exception in the error's `data`; it
+    goes to the server's stderr log instead.
+    """
+    data = error.data
+    if isinstance(data, dict) and "traceback" in data:
+        data = None
+    message = one_line(error.message or "")
+    if error.code == JsonRpcInternalError.CODE:
+        message = SERVER_PATH.sub("<server>", message)
+    return ResponseError(code=error.code, message=message, data=data)
 
 
 class ChorusProtocol(LanguageServerProtocol):
@@ -64,15 +98,26 @@ class ChorusProtocol(LanguageServerProtocol):
         return MESSAGE_TYPES.get(method) or super().get_message_type(method)
 
     def structure_message(self, data: dict[str, Any]) -> Any:
-        """Structure a message; a request with bad params becomes a `MalformedRequest`."""
+        """Structure a message; a request with bad params becomes a `MalformedRequest`.
+
+        So does a request for a method that is only a notification (`chorus/status`,
+        `textDocument/didOpen`, …), which pygls would take for a notification and
+        never answer.
+        """
+        is_request = "jsonrpc" in data and "id" in data and isinstance(data.get("method"), str)
         try:
-            return super().structure_message(data)
+            message = super().structure_message(data)
         except JsonRpcException as error:
-            if "jsonrpc" in data and "id" in data and isinstance(data.get("method"), str):
+            if is_request and is_message_id(data["id"]):
                 method = data["method"]
                 reason = describe_structure_error(method, error.__cause__)
                 return MalformedRequest(id=data["id"], method=method, error=JsonRpcInvalidParams(reason))
             raise
+        if is_request and "error" not in data and not hasattr(message, "id") and is_message_id(data["id"]):
+            method = data["method"]
+            refusal = JsonRpcMethodNotFound(f"{method} is a notification, not a request")
+            return MalformedRequest(id=data["id"], method=method, error=refusal)
+        return message
 
     def handle_message(self, message: Any) -> None:
         """Answer malformed requests with their error; hand everything else to pygls."""
@@ -81,6 +126,12 @@ class ChorusProtocol(LanguageServerProtocol):
             self._send_response(message.id, error=message.error.to_response_error())
             return
         super().handle_message(message)
+
+    def _send_response(
+        self, msg_id: MsgId, result: Any | None = None, error: ResponseError | None = None
+    ) -> None:
+        """Send a reply; an error goes out as `safe_error` makes it (one line, no traceback)."""
+        super()._send_response(msg_id, result=result, error=None if error is None else safe_error(error))
 
     def _handle_cancel_notification(self, msg_id: MsgId) -> None:
         """Cancel the command task registered for `msg_id`, then let pygls cancel the request."""

@@ -1,7 +1,8 @@
 """What every panel request shares: configuration, progress, failures, and error replies.
 
 A custom request turns a `ChorusError` (excluded file, no panel, no stub) into a
-JSON-RPC RequestFailed error for the client to show; a command (run from a code
+JSON-RPC RequestFailed error for the client to show (an `InputError`, a request that
+cannot be served as asked, into InvalidParams); a command (run from a code
 action, where the reply is rarely shown) tells the user with `window/showMessage`.
 When every seat failed, the user gets one message saying why, on either path.
 """
@@ -13,13 +14,14 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from lsprotocol import types
-from pygls.exceptions import JsonRpcException
+from pygls.exceptions import JsonRpcException, JsonRpcInvalidParams
 
 from orchestration.config import ChorusConfig, Task
-from orchestration.errors import ChorusError
+from orchestration.errors import ChorusError, InputError
 from orchestration.fanout import take_turn
 from orchestration.panel import EventHandler, all_failed, failure_summary
 from orchestration.results import ExplainResult, ImplementResult, PanelEvent, ResultUpdate, ReviewResult
+from server.commands import one_line
 from server.features.progress import PanelProgress
 
 if TYPE_CHECKING:
@@ -62,16 +64,18 @@ async def run_panel(
 
 
 def request_failed(error: ChorusError) -> JsonRpcException:
-    """The JSON-RPC error for a request Chorus could not carry out."""
-    return JsonRpcException(code=types.LSPErrorCodes.RequestFailed, message=str(error))
+    """The JSON-RPC error for a request Chorus could not carry out: InvalidParams for an `InputError`."""
+    if isinstance(error, InputError):
+        return JsonRpcInvalidParams(one_line(str(error)))
+    return JsonRpcException(code=types.LSPErrorCodes.RequestFailed, message=one_line(str(error)))
 
 
 async def as_request(work: Awaitable[T]) -> T:
-    """Await a custom request's work; a `ChorusError` becomes a RequestFailed reply."""
+    """Await a custom request's work; a `ChorusError` becomes an InvalidParams or RequestFailed reply."""
     try:
         return await work
     except ChorusError as error:
-        logger.info("request failed: %s", error)
+        logger.info("request failed: %s", one_line(str(error)))
         raise request_failed(error) from None
 
 
@@ -81,6 +85,7 @@ async def as_command(ls: ChorusLanguageServer, work: Awaitable[T]) -> T | dict[s
         try:
             return await work
         except ChorusError as error:
-            logger.info("command failed: %s", error)
-            ls.show_message(f"Chorus: {error}", types.MessageType.Warning)
-            return {"error": str(error)}
+            reason = one_line(str(error))
+            logger.info("command failed: %s", reason)
+            ls.show_message(f"Chorus: {reason}", types.MessageType.Warning)
+            return {"error": reason}

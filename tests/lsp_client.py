@@ -13,6 +13,7 @@ model server, so that a test states only its seats and what it does with the cli
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 import sys
@@ -21,7 +22,7 @@ from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Union
+from typing import Any, Union, cast
 
 import anyio
 from lsprotocol import types
@@ -50,9 +51,10 @@ class ChorusTestClient(LanguageClient):
         self.applied_edits: list[types.ApplyWorkspaceEditParams] = []
         self.registrations: list[types.RegistrationParams] = []
         self.initialize_result: types.InitializeResult | None = None
-        self.pick: Callable[[Sequence[types.MessageActionItem]], types.MessageActionItem | None] = (
+        self.pick: Callable[[Sequence[types.MessageActionItem]], Any] = (
             lambda actions: actions[0] if actions else None
         )
+        """Answers `window/showMessageRequest`: an action, None, or an awaitable of one (a late answer)."""
         self.workspace: Path | None = None
         """The workspace folder `chorus_session` opened; documents are written there."""
         self.versions: dict[str, int] = {}
@@ -166,11 +168,14 @@ def make_client() -> ChorusTestClient:
         client.statuses.append(dict(params))
 
     @client.feature(types.WINDOW_SHOW_MESSAGE_REQUEST)
-    def show_message_request(
+    async def show_message_request(
         client: ChorusTestClient, params: types.ShowMessageRequestParams
     ) -> types.MessageActionItem | None:
         client.message_requests.append(params)
-        return client.pick(list(params.actions or []))
+        picked = client.pick(list(params.actions or []))
+        if inspect.isawaitable(picked):
+            picked = await picked
+        return cast(types.MessageActionItem | None, picked)
 
     @client.feature(types.WORKSPACE_APPLY_EDIT)
     def apply_edit(
@@ -216,8 +221,12 @@ async def chorus_session(
     init_options: Mapping[str, Any] | None = None,
     configuration: Mapping[str, Any] | None = None,
     env: Mapping[str, str] | None = None,
+    folders: Sequence[Path] | None = None,
 ) -> AsyncIterator[ChorusTestClient]:
-    """Start `chorus serve`, initialize it as `profile` on `workspace`, shut it down afterwards."""
+    """Start `chorus serve`, initialize it as `profile` on `workspace`, shut it down afterwards.
+
+    `folders` are the workspace folders the client reports (default: `workspace` alone).
+    """
     config = ClientServerConfig(
         server_command=SERVER_COMMAND,
         client_factory=make_client,
@@ -233,7 +242,10 @@ async def chorus_session(
             types.InitializeParams(
                 capabilities=client_capabilities(profile),
                 root_uri=workspace.as_uri(),
-                workspace_folders=[types.WorkspaceFolder(uri=workspace.as_uri(), name=workspace.name)],
+                workspace_folders=[
+                    types.WorkspaceFolder(uri=folder.as_uri(), name=folder.name)
+                    for folder in (folders or [workspace])
+                ],
                 initialization_options=dict(init_options) if init_options is not None else None,
             )
         )
@@ -316,9 +328,16 @@ class ChorusLauncher:
         *,
         init_options: Mapping[str, Any] | None = None,
         configuration: Mapping[str, Any] | None = None,
+        env: Mapping[str, str] | None = None,
+        folders: Sequence[Path] | None = None,
     ) -> AbstractAsyncContextManager[ChorusTestClient]:
         if seats is not None:
             init_options = config_options(make_config(self.model_server, seats))
         return chorus_session(
-            self.profile, self.workspace, init_options=init_options, configuration=configuration
+            self.profile,
+            self.workspace,
+            init_options=init_options,
+            configuration=configuration,
+            env=env,
+            folders=folders,
         )

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from lsprotocol import types
 from pygls.exceptions import JsonRpcException
 
+from orchestration.errors import ChorusError
 from orchestration.stubs import find_stub
 from server.convert import short, strip_agreement, structure, unstructure
 from server.messages import DIAGNOSTIC_SOURCE, EXPLAIN_COMMAND, IMPLEMENT_COMMAND, REVIEW_COMMAND
@@ -72,7 +73,7 @@ def stub_action(ls: ChorusLanguageServer, uri: str, position: types.Position) ->
     """Offer "Implement stub with Chorus" when the cursor is inside a stub function."""
     try:
         document = ls.documents.snapshot(ls, uri).document
-    except JsonRpcException:
+    except (JsonRpcException, ChorusError):
         return None
     if find_stub(document, position.line + 1) is None:
         return None
@@ -80,25 +81,43 @@ def stub_action(ls: ChorusLanguageServer, uri: str, position: types.Position) ->
     return command_action(IMPLEMENT_TITLE, types.CodeActionKind.RefactorRewrite, IMPLEMENT_COMMAND, arguments)
 
 
+def fix_edit(uri: str, fix: Any) -> types.WorkspaceEdit | None:
+    """The WorkspaceEdit of one fix from a diagnostic's `data`; None when the fix is malformed."""
+    if not isinstance(fix, dict) or not isinstance(fix.get("newText"), str):
+        return None
+    try:
+        change = {"range": fix["range"], "newText": fix["newText"]}
+        return structure({"changes": {uri: [change]}}, types.WorkspaceEdit)
+    except Exception:  # Client-sent data can be anything: such a fix is simply not offered.
+        return None
+
+
 def fix_actions(ls: ChorusLanguageServer, uri: str, diagnostic: types.Diagnostic) -> list[types.CodeAction]:
-    """One quick fix per fix the panel proposed for a Chorus diagnostic, best first."""
+    """One quick fix per fix the panel proposed for a Chorus diagnostic, best first.
+
+    The stored copy of the diagnostic is preferred; a client's copy whose `data` is
+    malformed (not Chorus's shape) gives no fixes rather than failing the request.
+    """
     client_copy: JSON = unstructure(diagnostic)
     stored = ls.documents.stored_chorus(uri, client_copy)
     data = (stored or client_copy).get("data")
-    if not isinstance(data, dict):
+    if not isinstance(data, dict) or not isinstance(data.get("fixes") or [], list):
         return []
     panel = data.get("panel") or data.get("votes") or "?"
     summary = short(strip_agreement(diagnostic.message))
-    actions = []
-    for index, fix in enumerate(data.get("fixes") or []):
-        edit = {"changes": {uri: [{"range": fix["range"], "newText": fix["newText"]}]}}
+    actions: list[types.CodeAction] = []
+    for fix in data.get("fixes") or []:
+        edit = fix_edit(uri, fix)
+        if edit is None:
+            continue
+        votes = fix.get("votes", "?")
         actions.append(
             types.CodeAction(
-                title=f"Fix ({fix.get('votes', '?')}/{panel} models): {summary}",
+                title=short(f"Fix ({votes}/{panel} models): {summary}", 120),
                 kind=types.CodeActionKind.QuickFix,
                 diagnostics=[diagnostic],
-                is_preferred=index == 0,
-                edit=structure(edit, types.WorkspaceEdit),
+                is_preferred=not actions,
+                edit=edit,
             )
         )
     return actions

@@ -12,19 +12,23 @@ pygls keeps the text in sync (incremental). On top of that, this module keeps
 
 from __future__ import annotations
 
+import os
+import stat
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from lsprotocol import types
-from pygls.exceptions import JsonRpcInvalidParams
+from pygls.uris import to_fs_path
 from pygls.workspace.position_codec import PositionCodec
 
+from orchestration.config import PolicyConfig
+from orchestration.errors import InputError
 from orchestration.requests import SourceDocument
 from server.convert import to_client_units
 from server.messages import DIAGNOSTIC_SOURCE
-from server.staleness import EditLog, LineEdit, carry_through, line_edit_for, range_lines
+from server.staleness import EVERYTHING, EditLog, LineEdit, carry_through, line_edit_for, range_lines
 
 if TYPE_CHECKING:
     from server.app import ChorusLanguageServer
@@ -51,6 +55,38 @@ LANGUAGE_IDS = {
 
 SEEN_LIMIT = 200
 """Diagnostics of other tools remembered per document."""
+
+CLOSED = LineEdit(0, EVERYTHING, EVERYTHING, 0)
+"""What closing a document means to a run still working on it: every line is gone."""
+
+
+def max_file_bytes(ls: ChorusLanguageServer) -> int:
+    """`policy.max_file_bytes` of the configuration in force (the default before there is one)."""
+    config = ls.settings.config
+    return config.policy.max_file_bytes if config is not None else PolicyConfig().max_file_bytes
+
+
+def read_closed_document(uri: str, limit: int) -> str:
+    """The text of a document the client has not opened: only regular `file:` files up to `limit` bytes."""
+    path = to_fs_path(uri) if uri.startswith("file:") else None
+    if not path or not os.path.isabs(path):
+        raise InputError(f"{uri} is not open and is not a file: URI")
+    try:
+        with open(path, "rb") as file:
+            if not stat.S_ISREG(os.fstat(file.fileno()).st_mode):
+                raise InputError(f"{path} is not open and is not a regular file")
+            data = file.read(limit + 1)
+    except (OSError, ValueError) as error:
+        reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
+        raise InputError(f"{uri} is not open and cannot be read: {reason}") from None
+    if len(data) > limit:
+        raise InputError(
+            f"{path} is larger than policy.max_file_bytes ({limit} bytes); select less or raise the limit"
+        )
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise InputError(f"{path} is not UTF-8 text") from None
 
 
 @dataclass
@@ -94,14 +130,18 @@ class DocumentState:
     """Documents with a publish pending (see `publish`)."""
 
     def snapshot(self, ls: ChorusLanguageServer, uri: str) -> Snapshot:
-        """The document's current text; InvalidParams when it is neither open nor readable."""
-        try:
-            document = ls.workspace.get_text_document(uri)
+        """The document's current text: the open copy, else a regular `file:` file read from disk.
+
+        Raises `InputError` for anything else (not open and unreadable, not a `file:` URI,
+        not a regular file, larger than `policy.max_file_bytes`).
+        """
+        document = ls.workspace.text_documents.get(uri)
+        if document is not None:
             text = document.source
-        except (OSError, UnicodeDecodeError) as error:
-            raise JsonRpcInvalidParams(f"{uri} is not open and cannot be read: {error}") from None
-        language = LANGUAGE_IDS.get(document.language_id or "", "")
-        path = document.path if uri.startswith("file:") else uri
+            language = LANGUAGE_IDS.get(document.language_id or "", "")
+        else:
+            text, language = read_closed_document(uri, max_file_bytes(ls)), ""
+        path = (to_fs_path(uri) or uri) if uri.startswith("file:") else uri
         source = SourceDocument(path=path, text=text, language=language)
         return Snapshot(uri=uri, document=source, log=EditLog(uri), codec=ls.workspace.position_codec)
 
@@ -161,6 +201,15 @@ class DocumentState:
         self.chorus.pop(uri, None)
         self.seen.pop(uri, None)
 
+    def close(self, uri: str) -> bool:
+        """The client closed `uri`: every run on it goes stale, its diagnostics go; True if it had some."""
+        for log in self.logs.get(uri, []):
+            log.record(CLOSED)
+        had_diagnostics = bool(self.chorus.get(uri))
+        self.forget(uri)
+        self.unpublished.discard(uri)
+        return had_diagnostics
+
 
 def publish(ls: ChorusLanguageServer, uri: str, *, soon: bool = False) -> None:
     """Send the stored Chorus diagnostics of `uri`: now, or `soon` (once per loop turn).
@@ -204,11 +253,9 @@ async def text_document_did_change(
 
 
 async def text_document_did_close(ls: ChorusLanguageServer, params: types.DidCloseTextDocumentParams) -> None:
-    """Clear Chorus's diagnostics for the closed document."""
+    """Clear Chorus's diagnostics for the closed document; runs still working on it publish nothing."""
     uri = params.text_document.uri
-    had_diagnostics = bool(ls.documents.chorus.get(uri))
-    ls.documents.forget(uri)
-    if had_diagnostics:
+    if ls.documents.close(uri):
         publish(ls, uri)
 
 

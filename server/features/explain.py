@@ -9,15 +9,17 @@ contexts) and Chorus's own are used. The command shows the markdown with
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import stat
+import tempfile
 from pathlib import Path
 from typing import Any
 
 import anyio
 from lsprotocol import types
 from platformdirs import user_cache_path
-from pygls.exceptions import JsonRpcInvalidParams
 from pygls.uris import from_fs_path
 
 from orchestration.explain import explain_diagnostics
@@ -25,10 +27,12 @@ from orchestration.machine_form import explain_machine_form
 from orchestration.requests import ExplainRequest
 from orchestration.results import ExplainResult
 from server.app import ChorusLanguageServer
-from server.convert import diagnostic_input, selection_lines, structure, unstructure
-from server.edits import offer_edits
+from server.commands import Argument, check_arguments
+from server.convert import diagnostic_input, lines_within, selection_lines, structure, unstructure
+from server.edits import EditOffer
 from server.messages import EXPLAIN_COMMAND, EXPLAIN_DIAGNOSTICS, ExplainDiagnosticsParams
 from server.runs import as_command, as_request, run_panel
+from server.workspaces import workspace_for
 
 logger = logging.getLogger(__name__)
 
@@ -44,7 +48,7 @@ async def explain_range(
 ) -> JSON:
     """Explain the diagnostics on the lines `selection` touches; returns `{explanation, fixes, models}`."""
     snapshot = ls.documents.snapshot(ls, uri)
-    first, last = selection_lines(selection)
+    first, last = lines_within(snapshot.document, *selection_lines(selection))
     if not diagnostics:
         known = ls.documents.known(uri, first - 1, last - 1)
         diagnostics = structure(known, list[types.Diagnostic])
@@ -56,7 +60,7 @@ async def explain_range(
     request = ExplainRequest(document=snapshot.document, start_line=first, end_line=last, diagnostics=inputs)
 
     async def pipeline(config: Any, on_event: Any) -> ExplainResult:
-        return await explain_diagnostics(request, config, workspace=ls.settings.workspace, on_event=on_event)
+        return await explain_diagnostics(request, config, workspace=workspace_for(ls, uri), on_event=on_event)
 
     name = snapshot.document.path.rsplit("/", 1)[-1]
     with ls.documents.watching(snapshot.log):
@@ -93,13 +97,26 @@ def explanation_document(path: str, answer: JSON) -> str:
     )
 
 
-def write_read_only(target: Path, text: str) -> None:
-    """Write `text` to `target` and make it read-only (replacing an older copy)."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    if target.exists():
-        target.chmod(stat.S_IRUSR | stat.S_IWUSR)
-    target.write_text(text, encoding="utf-8")
-    target.chmod(stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)
+def write_private(target: Path, text: str) -> None:
+    """Write `text` to `target`, readable by its owner only: folder 0700, file created 0600, left 0400.
+
+    The text is written to a fresh temporary file (created 0600 by `mkstemp`) and moved
+    over any older copy, so no other user can read it at any moment; once written it
+    is made read-only for its owner (the file is generated, not for editing).
+    """
+    folder = target.parent
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    folder.chmod(stat.S_IRWXU)
+    handle, temporary = tempfile.mkstemp(dir=folder, prefix=".explanation-", suffix=".md")
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as file:
+            file.write(text)
+        os.chmod(temporary, stat.S_IRUSR)
+        os.replace(temporary, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise
 
 
 async def show_explanation(ls: ChorusLanguageServer, uri: str, answer: JSON) -> None:
@@ -110,7 +127,7 @@ async def show_explanation(ls: ChorusLanguageServer, uri: str, answer: JSON) -> 
         start = answer["range"]["start"]["line"] + 1
         target = user_cache_path("chorus") / "explanations" / f"{Path(path).stem}-line-{start}.md"
         try:
-            await anyio.to_thread.run_sync(write_read_only, target, text)
+            await anyio.to_thread.run_sync(write_private, target, text)
             shown = await ls.window_show_document_async(
                 types.ShowDocumentParams(uri=from_fs_path(str(target)) or str(target), take_focus=True)
             )
@@ -126,12 +143,13 @@ async def explain_and_show(
 ) -> JSON:
     """Explain, show the explanation, and offer the fixes in the background."""
     answer = await explain_range(ls, uri, selection, diagnostics, None)
+    choices = [(fix["title"], fix["edit"]) for fix in answer["fixes"] if fix.get("edit")]
+    prompt = f"Chorus proposes {len(choices)} fix(es). Apply one?"
+    offer = EditOffer.now(ls, prompt, choices)  # Against the text the fixes were moved to.
     if answer["explanation"].strip():
         await show_explanation(ls, uri, answer)
-    choices = [(fix["title"], fix["edit"]) for fix in answer["fixes"] if fix.get("edit")]
     if choices:
-        prompt = f"Chorus proposes {len(choices)} fix(es). Apply one?"
-        ls.run_in_background(offer_edits(ls, prompt, choices), "offer explanation fixes")
+        ls.run_in_background(offer.present(ls), "offer explanation fixes")
     return answer
 
 
@@ -143,19 +161,17 @@ async def chorus_explain_diagnostics(ls: ChorusLanguageServer, params: ExplainDi
     return await as_request(work)
 
 
-async def explain_diagnostics_command(
-    ls: ChorusLanguageServer, uri: str, selection: types.Range, *extra: Any
-) -> Any:
+EXPLAIN_ARGUMENTS = (
+    Argument("uri", str),
+    Argument("range", types.Range),
+    Argument("diagnostics", list[types.Diagnostic], required=False),
+)
+
+
+async def explain_diagnostics_command(ls: ChorusLanguageServer, *arguments: Any) -> Any:
     """`chorus.explainDiagnostics [uri, range, diagnostics?]`: explain, show, offer the fixes."""
-    diagnostics = None
-    if extra and extra[0]:
-        try:
-            diagnostics = structure(extra[0], list[types.Diagnostic])
-        except Exception as error:
-            raise JsonRpcInvalidParams(
-                f"chorus.explainDiagnostics: bad diagnostics argument: {error}"
-            ) from None
-    return await as_command(ls, explain_and_show(ls, uri, selection, diagnostics))
+    uri, selection, diagnostics = check_arguments(EXPLAIN_COMMAND, arguments, EXPLAIN_ARGUMENTS)
+    return await as_command(ls, explain_and_show(ls, uri, selection, diagnostics or None))
 
 
 def register(server: ChorusLanguageServer) -> None:

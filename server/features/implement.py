@@ -19,11 +19,13 @@ from orchestration.machine_form import implement_machine_form
 from orchestration.requests import ImplementRequest
 from orchestration.results import ImplementResult
 from server.app import ChorusLanguageServer
-from server.convert import structure, unstructure
-from server.edits import apply_edit, offer_edits
+from server.commands import Argument, check_arguments
+from server.convert import lines_within, structure, unstructure
+from server.edits import EditOffer, apply_edit
 from server.features.documents import Snapshot
 from server.messages import APPLY_EDIT_COMMAND, IMPLEMENT_COMMAND, IMPLEMENT_STUB, ImplementStubParams
 from server.runs import as_command, as_request, run_panel
+from server.workspaces import workspace_for
 
 logger = logging.getLogger(__name__)
 
@@ -58,10 +60,11 @@ async def implement_at(
 ) -> JSON:
     """Implement the stub at `position`; returns the candidates."""
     snapshot = ls.documents.snapshot(ls, uri)
-    request = ImplementRequest(document=snapshot.document, line=position.line + 1)
+    line, _ = lines_within(snapshot.document, position.line + 1, position.line + 1)
+    request = ImplementRequest(document=snapshot.document, line=line)
 
     async def pipeline(config: Any, on_event: Any) -> ImplementResult:
-        return await implement_stub(request, config, workspace=ls.settings.workspace, on_event=on_event)
+        return await implement_stub(request, config, workspace=workspace_for(ls, uri), on_event=on_event)
 
     name = snapshot.document.path.rsplit("/", 1)[-1]
     with ls.documents.watching(snapshot.log):
@@ -76,19 +79,20 @@ async def implement_at(
         return candidates_answer(snapshot, result)
 
 
-async def offer_candidates(ls: ChorusLanguageServer, answer: JSON) -> None:
-    """Let the user pick a candidate; apply it."""
+def candidates_offer(ls: ChorusLanguageServer, answer: JSON) -> EditOffer:
+    """The candidates as an offer against the documents as they are now."""
     choices = [(candidate["title"], candidate["edit"]) for candidate in answer["candidates"]]
     stub = answer.get("stub") or {}
     prompt = f"Chorus: {len(choices)} implementation(s) of {stub.get('name', 'the stub')}. Apply one?"
-    await offer_edits(ls, prompt, choices)
+    return EditOffer.now(ls, prompt, choices)
 
 
 async def implement_and_offer(ls: ChorusLanguageServer, uri: str, position: types.Position) -> JSON:
     """Implement, reply with the candidates, and offer them to the user in the background."""
     answer = await implement_at(ls, uri, position, None)
     if answer["candidates"]:
-        ls.run_in_background(offer_candidates(ls, answer), "offer implementation candidates")
+        offer = candidates_offer(ls, answer)
+        ls.run_in_background(offer.present(ls), "offer implementation candidates")
     elif answer["stale"]:
         ls.show_message("Chorus: the stub was edited while the models worked; run it again.")
     return answer
@@ -101,15 +105,20 @@ async def chorus_implement_stub(ls: ChorusLanguageServer, params: ImplementStubP
     )
 
 
-async def implement_stub_command(ls: ChorusLanguageServer, uri: str, position: types.Position) -> Any:
+IMPLEMENT_ARGUMENTS = (Argument("uri", str), Argument("position", types.Position))
+APPLY_EDIT_ARGUMENTS = (Argument("edit", types.WorkspaceEdit), Argument("label", str, required=False))
+
+
+async def implement_stub_command(ls: ChorusLanguageServer, *arguments: Any) -> Any:
     """`chorus.implementStub [uri, position]`: implement, then offer the candidates."""
+    uri, position = check_arguments(IMPLEMENT_COMMAND, arguments, IMPLEMENT_ARGUMENTS)
     return await as_command(ls, implement_and_offer(ls, uri, position))
 
 
-async def apply_edit_command(ls: ChorusLanguageServer, edit: types.WorkspaceEdit, *label: Any) -> Any:
+async def apply_edit_command(ls: ChorusLanguageServer, *arguments: Any) -> Any:
     """`chorus.applyEdit [WorkspaceEdit, label?]`: have the client apply an edit (e.g. a chosen candidate)."""
-    title = str(label[0]) if label else "Chorus"
-    return unstructure(await apply_edit(ls, unstructure(edit), title))
+    edit, label = check_arguments(APPLY_EDIT_COMMAND, arguments, APPLY_EDIT_ARGUMENTS)
+    return unstructure(await apply_edit(ls, unstructure(edit), label or "Chorus"))
 
 
 def register(server: ChorusLanguageServer) -> None:

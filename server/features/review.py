@@ -19,10 +19,12 @@ from orchestration.requests import ReviewRequest
 from orchestration.results import ReviewResult
 from orchestration.review import review_selection
 from server.app import ChorusLanguageServer
-from server.convert import selection_lines
+from server.commands import Argument, check_arguments
+from server.convert import lines_within, selection_lines
 from server.features.documents import Snapshot, publish
 from server.messages import REVIEW_COMMAND, REVIEW_SELECTION, ReviewSelectionParams
 from server.runs import as_command, as_request, run_panel
+from server.workspaces import workspace_for
 
 logger = logging.getLogger(__name__)
 
@@ -50,8 +52,7 @@ async def review_range(
 ) -> JSON:
     """Review the lines `selection` touches; returns `{diagnostics, models, ...}`."""
     snapshot = ls.documents.snapshot(ls, uri)
-    total = max(1, len(snapshot.document.lines))
-    first, last = (min(line, total) for line in selection_lines(selection))
+    first, last = lines_within(snapshot.document, *selection_lines(selection))
     request = ReviewRequest(document=snapshot.document, start_line=first, end_line=last)
     applied: dict[str, Any] = {"final": False, "form": None}
 
@@ -59,7 +60,7 @@ async def review_range(
         applied["form"], applied["final"] = apply_review(ls, snapshot, result), result.final
 
     async def pipeline(config: Any, on_event: Any) -> ReviewResult:
-        return await review_selection(request, config, workspace=ls.settings.workspace, on_event=on_event)
+        return await review_selection(request, config, workspace=workspace_for(ls, uri), on_event=on_event)
 
     name = snapshot.document.path.rsplit("/", 1)[-1]
     with ls.documents.watching(snapshot.log):
@@ -92,8 +93,12 @@ async def chorus_review_selection(ls: ChorusLanguageServer, params: ReviewSelect
     return await as_request(review_range(ls, params.text_document.uri, params.range, params.work_done_token))
 
 
-async def review_selection_command(ls: ChorusLanguageServer, uri: str, selection: types.Range) -> Any:
+REVIEW_ARGUMENTS = (Argument("uri", str), Argument("range", types.Range))
+
+
+async def review_selection_command(ls: ChorusLanguageServer, *arguments: Any) -> Any:
     """`chorus.reviewSelection [uri, range]`: the same, for clients without custom requests."""
+    uri, selection = check_arguments(REVIEW_COMMAND, arguments, REVIEW_ARGUMENTS)
     return await as_command(ls, review_range(ls, uri, selection, None))
 
 
