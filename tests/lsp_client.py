@@ -51,8 +51,8 @@ class ChorusTestClient(LanguageClient):
         self.applied_edits: list[types.ApplyWorkspaceEditParams] = []
         self.registrations: list[types.RegistrationParams] = []
         self.initialize_result: types.InitializeResult | None = None
-        self.pick: Callable[[Sequence[types.MessageActionItem]], Any] = (
-            lambda actions: actions[0] if actions else None
+        self.pick: Callable[[Sequence[types.MessageActionItem]], Any] = lambda actions: (
+            actions[0] if actions else None
         )
         """Answers `window/showMessageRequest`: an action, None, or an awaitable of one (a late answer)."""
         self.workspace: Path | None = None
