@@ -8,6 +8,8 @@ published — a probe loop measures, one at a time:
 * `didChange` round-trips: an edit on a line outside the reviewed range, followed at once by a
   codeAction request; the server reads its input in order, so that answer comes after the edit was
   handled, and the pair's time is what typing then asking for a quick fix costs.
+
+Then one row from `benchmarks.redaction`: 1 MB of adversarial text redacted, codeAction answering.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import asyncio
 import time
 from typing import Any
 
-from benchmarks import Measurement, ScenarioResult, Settings, median, percentile
+from benchmarks import Measurement, ScenarioResult, Settings, median, percentile, redaction
 from benchmarks.client import LspClient, Reply
 from benchmarks.model_host import ModelHost
 from benchmarks.workload import (
@@ -117,7 +119,8 @@ async def run(settings: Settings) -> ScenarioResult:
     walls: list[float] = []
     with ModelHost() as host:
         script_panel(host, seats)
-        async with chorus_server(panel_options(host, list(seats), {"max_parallel_calls": 600})) as session:
+        policy = {"max_parallel_calls": 600, "max_file_bytes": 2 * redaction.SIZE}
+        async with chorus_server(panel_options(host, list(seats), policy)) as session:
             client = session.client
             uri = open_source(client, session.workspace)
             editor = Editor(client, uri)
@@ -137,6 +140,12 @@ async def run(settings: Settings) -> ScenarioResult:
                 walls.append(time.perf_counter() - sent)
                 actions += round_actions
                 changes += round_changes
+            redacted = await redaction.measure(
+                settings,
+                client,
+                session.workspace,
+                lambda other: client.request("textDocument/codeAction", code_action_params(other)),
+            )
     ms = 1000.0
     action_p99, change_p99 = percentile(actions, 0.99) * ms, percentile(changes, 0.99) * ms
     detail = (
@@ -165,6 +174,7 @@ async def run(settings: Settings) -> ScenarioResult:
             f"over {len(changes)} probes",
             samples=[value * ms for value in changes],
         ),
+        redacted,
         Measurement.report(
             "responsiveness_wall",
             "4. responsiveness",

@@ -32,7 +32,7 @@ from anyio.streams.memory import MemoryObjectSendStream
 from orchestration.config import ModelConfig, PolicyConfig
 from orchestration.errors import ProviderError, UnusableAnswer
 from orchestration.privacy import PrivacyGate, scrub_secrets
-from orchestration.providers import complete_chat, ensure_litellm
+from orchestration.providers import OFF_LOOP_CHARS, complete_chat, ensure_litellm, log_unexpected
 from orchestration.results import ModelStatus, SeatStarted, SeatState
 
 T = TypeVar("T")
@@ -96,8 +96,9 @@ class _SeatRun:
         self, state: SeatState, *, error: str | None = None, raw: str | None = None
     ) -> SeatAnswer[Any]:
         latency = None if self.started_at is None else (time.perf_counter() - self.started_at) * 1000
+        shown = None if error is None else scrub_secrets(error)
         status = ModelStatus(
-            name=self.seat.name, model=self.seat.config.model, status=state, latency_ms=latency, error=error
+            name=self.seat.name, model=self.seat.config.model, status=state, latency_ms=latency, error=shown
         )
         return SeatAnswer(status=status, value=None, raw=raw)
 
@@ -163,9 +164,13 @@ class _FanOut(Generic[T]):
                 except ProviderError as error:
                     outcome = run.answer(error.kind, error=str(error))
                 except Exception as error:
-                    outcome = run.answer("error", error=scrub_secrets(f"{type(error).__name__}: {error}"))
+                    log_unexpected(f"seat {run.seat.name}: unexpected error", error)
+                    outcome = run.answer("error", error=f"{type(error).__name__}: {error}")
             if outcome is None and raw is not None:
-                outcome = self.parsed(run, raw)
+                if len(raw) > OFF_LOOP_CHARS:
+                    outcome = await anyio.to_thread.run_sync(self.parsed, run, raw)
+                else:
+                    outcome = self.parsed(run, raw)
         if outcome is None:  # Cut off by the quorum (our own scope was cancelled).
             outcome = run.answer("cancelled", error=run.cut_off_reason or "cancelled")
         run.finished = True
@@ -183,11 +188,13 @@ class _FanOut(Generic[T]):
                 calls.start_soon(self.cut_stragglers)
 
     def parsed(self, run: _SeatRun, raw: str) -> SeatAnswer[Any]:
+        """The seat's answer parsed (blocking; a large answer is parsed in a worker thread)."""
         try:
             value = self.parse(raw, run.seat)
         except UnusableAnswer as error:
             return run.answer("invalid", error=str(error), raw=raw)
-        except Exception as error:
+        except Exception as error:  # A parser bug, or an answer no parser foresaw: keep the trace.
+            log_unexpected(f"seat {run.seat.name}: parsing its answer failed", error)
             return run.answer(
                 "invalid", error=f"unparseable answer ({type(error).__name__}: {error})", raw=raw
             )

@@ -16,6 +16,10 @@ The child's stdout carries only a one-line JSON handshake (`{"address": ...}`) o
 descriptor; everything llama.cpp prints goes to stderr, so stdout of this process (JSON-RPC in
 the language server) is never touched. The child exits when its stdin closes, which also
 happens when this process dies, so no server outlives its owner.
+
+The child demands a random per-process API key (`local_api_key`, handed over in its environment,
+never on its command line) and sends no CORS headers for other origins: a web page open in the
+user's browser cannot post to it, and neither can another program that does not know the key.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ import atexit
 import json
 import logging
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -37,6 +42,7 @@ import anyio.to_thread
 
 from orchestration.errors import ProviderError
 from orchestration.local_model import SERVED_MODEL_NAME, ensure_model_file, stderr_progress
+from orchestration.privacy import child_environment, register_secret
 
 logger = logging.getLogger(__name__)
 
@@ -73,6 +79,16 @@ _server: LocalServer | None = None
 _starting: subprocess.Popen[bytes] | None = None
 _seats = DEFAULT_SEATS
 _atexit_registered = False
+
+API_KEY_VARIABLE = "CHORUS_LOCAL_SERVER_KEY"
+"""How the child learns its API key (an environment variable, so `ps` never shows it)."""
+_api_key = secrets.token_urlsafe(32)
+register_secret(_api_key, "local-server-key")
+
+
+def local_api_key() -> str:
+    """The key this process's local model server demands (random, made once per process)."""
+    return _api_key
 
 
 def _env_int(name: str, default: int) -> int:
@@ -135,7 +151,8 @@ def _spawn(model_path: Path, slots: int) -> LocalServer:
         f"--verbosity={_env_int('CHORUS_LOCAL_VERBOSITY', LOG_VERBOSITY)}",
     ]
     package_root = str(Path(__file__).resolve().parents[1])
-    environment = {name: value for name, value in os.environ.items() if not name.endswith("_API_KEY")}
+    passed_on = {name: value for name, value in os.environ.items() if name.startswith(("CHORUS_", "XDG_"))}
+    environment = child_environment({**passed_on, API_KEY_VARIABLE: _api_key})
     environment["PYTHONPATH"] = os.pathsep.join(filter(None, [package_root, environment.get("PYTHONPATH")]))
     started = time.perf_counter()
     try:
@@ -243,6 +260,7 @@ def serve(argv: list[str]) -> None:
     for option in ("--slots", "--context", "--threads", "--verbosity"):
         parser.add_argument(option, type=int, required=True)
     settings = parser.parse_args(argv)
+    api_key = os.environ.pop(API_KEY_VARIABLE, "") or secrets.token_urlsafe(32)
     handshake = os.dup(1)
     os.dup2(2, 1)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -263,6 +281,10 @@ def serve(argv: list[str]) -> None:
         params.warmup = False
         params.cache_ram_mib = PROMPT_CACHE_MIB
         params.ui = False
+        params.api_keys = [api_key]
+        params.cors_origins = ""
+        params.cors_credentials = False
+        params.endpoint_slots = False
         prompt_lookup = getattr(
             xllamacpp.common_speculative_type, "COMMON_SPECULATIVE_TYPE_NGRAM_SIMPLE", None
         )

@@ -20,7 +20,7 @@ import anyio
 from orchestration.config import ChorusConfig, ModelConfig, Task
 from orchestration.errors import ChorusError, NoPanelError, ProviderError, UnusableAnswer
 from orchestration.fanout import Seat, SeatAnswer, fan_out
-from orchestration.privacy import Message, PrivacyGate, redact_secrets
+from orchestration.privacy import Message, PrivacyGate, redact_secrets, scrub_secrets
 from orchestration.providers import complete_chat
 from orchestration.requests import SourceDocument
 from orchestration.results import (
@@ -33,6 +33,9 @@ from orchestration.results import (
 )
 
 T = TypeVar("T")
+
+MIN_ARBITER_SECONDS = 0.05
+"""With less than this left before the deadline, the arbiter is not asked at all."""
 EventHandler = Callable[[PanelEvent], Awaitable[None]]
 
 
@@ -140,11 +143,15 @@ async def ask_arbiter(
     config: ChorusConfig,
     gate: PrivacyGate,
     messages_for: Callable[[Callable[[list[Message]], Awaitable[str]]], Awaitable[T]],
+    *,
+    started_at: float | None = None,
 ) -> tuple[T | None, ModelStatus | None]:
     """Run one arbiter step if an arbiter is configured; a failure returns (None, its status).
 
     The arbiter passes the same privacy gate as the seats: a local-only file never reaches a
-    remote arbiter (its status says it was skipped).
+    remote arbiter (its status says it was skipped). It never runs past the request's deadline:
+    `started_at` (`anyio.current_time()` when the request began) leaves it only what remains of
+    `policy.deadline`; with nothing left it is not asked at all.
     """
     name = config.panels.arbiter
     if name is None:
@@ -153,26 +160,37 @@ async def ask_arbiter(
     refusal = gate.refusal(seat)
     if refusal is not None:
         return None, ModelStatus(name=name, model=seat.model, status="skipped", error=refusal)
+    deadline = config.policy.deadline
+    now = anyio.current_time()
+    remaining = deadline - (now - started_at) if started_at is not None else deadline
+    if remaining <= MIN_ARBITER_SECONDS:
+        reason = f"not asked: the request's deadline of {deadline:g} s had been reached"
+        return None, ModelStatus(name=name, model=seat.model, status="skipped", error=reason)
+    limit = min(seat.timeout, remaining)
 
     async def complete(messages: list[Message]) -> str:
         return await complete_chat(name, seat, messages, gate=gate)
 
-    started = anyio.current_time()
     try:
-        with anyio.fail_after(min(seat.timeout, config.policy.deadline)):
+        with anyio.fail_after(limit):
             value = await messages_for(complete)
     except TimeoutError:
-        return None, _status(name, seat, "timeout", started, f"arbiter timed out after {seat.timeout:g} s")
+        if limit < seat.timeout:
+            reason = f"arbiter cut off at the request's deadline of {deadline:g} s"
+        else:
+            reason = f"arbiter timed out after {seat.timeout:g} s"
+        return None, _status(name, seat, "timeout", now, reason)
     except ProviderError as error:
-        return None, _status(name, seat, error.kind, started, str(error))
+        return None, _status(name, seat, error.kind, now, str(error))
     except UnusableAnswer as error:
-        return None, _status(name, seat, "invalid", started, str(error))
-    return value, _status(name, seat, "ok", started, None)
+        return None, _status(name, seat, "invalid", now, str(error))
+    return value, _status(name, seat, "ok", now, None)
 
 
 def _status(name: str, seat: ModelConfig, state: Any, started: float, error: str | None) -> ModelStatus:
     latency = (anyio.current_time() - started) * 1000
-    return ModelStatus(name=name, model=seat.model, status=state, latency_ms=round(latency, 1), error=error)
+    shown = None if error is None else scrub_secrets(error)
+    return ModelStatus(name=name, model=seat.model, status=state, latency_ms=round(latency, 1), error=shown)
 
 
 def all_failed(models: list[ModelStatus]) -> bool:

@@ -1,10 +1,10 @@
-"""Privacy rules: files that must never leave the machine, and secrets redacted from what does.
+"""Privacy rules: files that must never leave the machine, the gate every model call passes.
 
-`check_not_excluded` and `is_local_only` match `policy.exclude` / `policy.local_only` globs against
-the path relative to the workspace and against the bare file name (`**` spans directories, `*` and
-`?` stay within one). `redact_secrets` replaces credentials in source text with placeholders such as
-`<redacted:aws-access-key>` while keeping every line where it was, so line numbers sent to models
-stay valid. `scrub_secrets` does the same for error messages shown to users.
+`check_not_excluded` and `is_local_only` match `policy.exclude` (always with `DEFAULT_EXCLUDE`) and
+`policy.local_only` globs against the path relative to the workspace, its bare file name, and
+where it really leads when a symlink is on the way (`**` spans directories, `*` and `?` stay
+within one). Secret detection lives in `orchestration.secrets`; its `redact_secrets`,
+`redacted_text`, `register_secret` and `scrub_secrets` are importable from here too.
 """
 
 from __future__ import annotations
@@ -12,15 +12,43 @@ from __future__ import annotations
 import ipaddress
 import os
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path, PurePosixPath
 from typing import Final
 from urllib.parse import unquote, urlparse
 
-from orchestration.config import ModelConfig, PolicyConfig
+from orchestration.config import DEFAULT_EXCLUDE, ModelConfig, PolicyConfig
 from orchestration.errors import ExcludedFileError
+from orchestration.secrets import (
+    placeholder,
+    redact_secrets,
+    redacted_text,
+    register_secret,
+    scrub_secrets,
+)
+
+__all__ = [
+    "LOCAL_ONLY_REFUSAL",
+    "LOCAL_PREFIX",
+    "OPEN_GATE",
+    "Message",
+    "PrivacyGate",
+    "check_not_excluded",
+    "child_environment",
+    "excluded_patterns",
+    "is_local_model",
+    "is_local_only",
+    "is_loopback_url",
+    "matching_pattern",
+    "placeholder",
+    "redact_secrets",
+    "redacted_text",
+    "register_secret",
+    "restore_placeholders",
+    "scrub_secrets",
+]
 
 LOCAL_PREFIX: Final = "local/"
 """Model ids served by the embedded local runtime (`orchestration.local_runtime`)."""
@@ -59,35 +87,66 @@ def _glob_regex(pattern: str) -> re.Pattern[str]:
     return re.compile("".join(parts) + r"\Z", re.DOTALL)
 
 
-def _candidate_paths(path: str, workspace: Path | None) -> tuple[str, str]:
-    """The path as matched (relative to the workspace when inside it, '/'-separated) and its name."""
+def _inside(path: Path, root: Path) -> str | None:
+    """`path` relative to `root` ('/'-separated), or None when it lies outside."""
+    try:
+        return path.relative_to(root).as_posix()
+    except ValueError:
+        return None
+
+
+def _candidate_paths(path: str, workspace: Path | None) -> list[str]:
+    """The forms of `path` globs are matched against: the path as named, then where it really leads.
+
+    The first is the path as the editor named it (relative to the workspace when inside it); the
+    second, when different, is its resolved target (symlinks followed; relative to the workspace
+    if inside, else absolute), so a link cannot carry an excluded file past a glob.
+    """
     if path.startswith("file:"):
         path = unquote(urlparse(path).path)
     candidate = Path(path)
-    if workspace is not None:
-        try:
-            candidate = candidate.resolve().relative_to(workspace.resolve())
-        except (ValueError, OSError):
-            pass
-    posix = candidate.as_posix().removeprefix("./")
-    return posix, PurePosixPath(posix).name
+    root = Path(os.path.abspath(workspace)) if workspace is not None else None
+    forms: list[str] = []
+    if root is not None and candidate.is_absolute():
+        lexical = Path(os.path.normpath(candidate))
+        forms.append(_inside(lexical, root) or lexical.as_posix())
+    else:
+        forms.append(candidate.as_posix().removeprefix("./"))
+    try:
+        base = root if root is not None and not candidate.is_absolute() else Path.cwd()
+        target = (base / candidate).resolve()
+        real_root = root.resolve() if root is not None else None
+    except (OSError, RuntimeError):
+        return forms
+    if target != Path(os.path.abspath(base / candidate)):  # A symlink on the way.
+        inside = _inside(target, real_root) if real_root is not None else None
+        resolved = inside or target.as_posix()
+        if resolved not in forms:
+            forms.append(resolved)
+    return forms
 
 
 def matching_pattern(path: str, patterns: Iterable[str], workspace: Path | None = None) -> str | None:
-    """The first glob in `patterns` that matches `path` (relative path or file name), or None."""
-    relative, name = _candidate_paths(path, workspace)
+    """The first glob in `patterns` matching `path` or its link target (whole path or file name)."""
+    forms = _candidate_paths(path, workspace)
+    names = [PurePosixPath(form).name for form in forms]
     for pattern in patterns:
         regex = _glob_regex(pattern.strip().removeprefix("./"))
-        if regex.match(relative) or regex.match(name):
+        if any(regex.match(text) for text in (*forms, *names)):
             return pattern
     return None
 
 
+def excluded_patterns(policy: PolicyConfig) -> list[str]:
+    """`policy.exclude` plus the built-in `DEFAULT_EXCLUDE`, which setting `exclude` never removes."""
+    return list(dict.fromkeys([*policy.exclude, *DEFAULT_EXCLUDE]))
+
+
 def check_not_excluded(path: str, policy: PolicyConfig, workspace: Path | None = None) -> None:
-    """Raise `ExcludedFileError` when `path` matches a `policy.exclude` glob."""
-    pattern = matching_pattern(path, policy.exclude, workspace)
+    """Raise `ExcludedFileError` when `path` (or what it links to) matches an exclude glob."""
+    pattern = matching_pattern(path, excluded_patterns(policy), workspace)
     if pattern is not None:
-        shown, _ = _candidate_paths(path, workspace)
+        shown = _candidate_paths(path, workspace)[0]
         raise ExcludedFileError(f"{shown} matches policy.exclude pattern '{pattern}'; nothing was sent")
 
 
@@ -165,146 +224,6 @@ OPEN_GATE: Final = PrivacyGate.without_file(PolicyConfig())
 """A gate for calls that carry no file, under the default policy (pings, tests, benchmarks)."""
 
 
-# -- secrets -----------------------------------------------------------------------------------
-
-Replacement = Callable[[re.Match[str]], str]
-
-_PEM_BLOCK = re.compile(
-    r"-----BEGIN ((?:[A-Z0-9]+ )*)PRIVATE KEY( BLOCK|)-----.*?-----END \1PRIVATE KEY\2-----", re.DOTALL
-)
-_PEM_HEADER = re.compile(r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----[^\n]*")
-_BASE64_LINE = re.compile(r"[ \t]*[A-Za-z0-9+/=]{40,}[ \t]*(?:\\n)?[\"',]?[ \t]*")
-
-_SECRET_NAME = (
-    r"[A-Za-z0-9_.-]*?(?:password|passwd|passphrase|pwd|secret|secret_?key|api_?key|api-key|access_?key"
-    r"|access_?token|auth_?token|refresh_?token|token|private_?key|client_?secret|credentials?)"
-)
-_DOTTED_IDENTIFIER = re.compile(r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)+")
-
-
-def _placeholder(label: str) -> str:
-    return f"<redacted:{label}>"
-
-
-def _label_for_name(name: str) -> str:
-    lowered = name.lower()
-    if "pass" in lowered or "pwd" in lowered:
-        return "password"
-    if "token" in lowered:
-        return "token"
-    if "key" in lowered:
-        return "api-key"
-    return "secret"
-
-
-def _keep_group_1(label: str) -> Replacement:
-    return lambda match: match.group(1) + _placeholder(label)
-
-
-def _assignment(match: re.Match[str]) -> str:
-    name, value = match.group("name"), match.group("value")
-    start, end = match.span("value")
-    offset = match.start()
-    if value.startswith(("<redacted:", "${", "{{", "%(")) or _DOTTED_IDENTIFIER.fullmatch(value):
-        return match.group(0)
-    whole = match.group(0)
-    return whole[: start - offset] + _placeholder(_label_for_name(name)) + whole[end - offset :]
-
-
-_SINGLE_LINE_RULES: list[tuple[re.Pattern[str], str | Replacement]] = [
-    (re.compile(r"\bsk-ant-[A-Za-z0-9_-]{20,}"), _placeholder("anthropic-key")),
-    (re.compile(r"\bsk-(?:proj-|svcacct-|admin-)?[A-Za-z0-9_-]{20,}"), _placeholder("openai-key")),
-    (re.compile(r"\b(?:AKIA|ASIA|ABIA|ACCA|A3T[A-Z0-9])[A-Z0-9]{16}\b"), _placeholder("aws-access-key")),
-    (
-        re.compile(
-            r"(?i)(aws_?secret_?(?:access_?)?key[\"']?[ \t]*[:=][ \t]*[\"']?)"
-            r"[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+])"
-        ),
-        _keep_group_1("aws-secret-key"),
-    ),
-    (re.compile(r"\b(?:ghp|gho|ghu|ghs|ghr)_[A-Za-z0-9]{36,255}\b"), _placeholder("github-token")),
-    (re.compile(r"\bgithub_pat_[A-Za-z0-9_]{22,255}\b"), _placeholder("github-token")),
-    (
-        re.compile(r"https://hooks\.slack\.com/services/T[A-Za-z0-9_]+/B[A-Za-z0-9_]+/[A-Za-z0-9_]+"),
-        _placeholder("slack-webhook"),
-    ),
-    (re.compile(r"\bxox[baprs]-[A-Za-z0-9-]{10,}"), _placeholder("slack-token")),
-    (re.compile(r"\b(?:sk|rk|pk)_(?:live|test)_[A-Za-z0-9]{16,}\b"), _placeholder("stripe-key")),
-    (re.compile(r"\bAIza[0-9A-Za-z_-]{35}(?![0-9A-Za-z_-])"), _placeholder("google-api-key")),
-    (
-        re.compile(r"\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}"),
-        _placeholder("jwt"),
-    ),
-    (re.compile(r"(?i)\b(bearer[ \t]+)[A-Za-z0-9._~+/=-]{16,}"), _keep_group_1("bearer-token")),
-    (re.compile(r"\b([a-z][a-z0-9+.-]*://[^\s:/@\"']+:)[^\s@/\"']{3,}(?=@)"), _keep_group_1("password")),
-    (
-        re.compile(
-            rf"(?i)(?<![A-Za-z0-9_])[\"']?(?P<name>{_SECRET_NAME})[\"']?[ \t]*(?::=|[:=])[ \t]*"
-            r"(?P<quote>[\"'])(?P<value>[^\"'\n]{3,})(?P=quote)"
-        ),
-        _assignment,
-    ),
-    (
-        re.compile(
-            rf"(?im)^[ \t]*(?:export[ \t]+)?(?P<name>{_SECRET_NAME})[ \t]*[:=][ \t]*"
-            r"(?P<value>(?=[^\s\"'#]*\d)(?=[^\s\"'#]*[A-Za-z])[A-Za-z0-9_+/=.~!@%^*-]{6,})[ \t]*$"
-        ),
-        _assignment,
-    ),
-]
-
-
-def _redact_pem(text: str) -> tuple[str, int]:
-    """Replace private key blocks line for line; a header without an END keeps going over base64 lines."""
-    count = 0
-
-    def block(match: re.Match[str]) -> str:
-        nonlocal count
-        count += 1
-        return "\n".join([_placeholder("private-key")] * (match.group(0).count("\n") + 1))
-
-    text = _PEM_BLOCK.sub(block, text)
-    if "PRIVATE KEY" not in text:
-        return text, count
-    lines = text.split("\n")
-    in_body = False
-    for number, line in enumerate(lines):
-        header = _PEM_HEADER.search(line)
-        if header is not None:
-            lines[number] = line[: header.start()] + _placeholder("private-key")
-            count, in_body = count + 1, True
-        elif in_body and _BASE64_LINE.fullmatch(line):
-            lines[number] = _placeholder("private-key")
-        else:
-            in_body = False
-    return "\n".join(lines), count
-
-
-def redact_secrets(text: str) -> tuple[str, int]:
-    """Replace credentials with `<redacted:KIND>` placeholders; returns the text and how many were found.
-
-    The result has exactly as many lines as `text`. Assignments such as `password = "hunter2"` keep
-    the name and lose the value; `password = get_password()` is code, not a secret, and stays.
-    """
-    text, count = _redact_pem(text)
-    for pattern, replacement in _SINGLE_LINE_RULES:
-
-        def counted(match: re.Match[str], replacement: str | Replacement = replacement) -> str:
-            nonlocal count
-            new = replacement if isinstance(replacement, str) else replacement(match)
-            count += new != match.group(0)
-            return new
-
-        text = pattern.sub(counted, text)
-    return text, count
-
-
-@lru_cache(maxsize=64)
-def redacted_text(text: str) -> str:
-    """`redact_secrets(text)`'s text, remembered: every seat of a request sends the same prompt."""
-    return redact_secrets(text)[0]
-
-
 _PLACEHOLDER = re.compile(r"<redacted:([a-z0-9_.-]+)>")
 
 
@@ -365,15 +284,3 @@ def child_environment(extra: dict[str, str] | None = None) -> dict[str, str]:
     }
     environment.update(extra or {})
     return environment
-
-
-_KEY_ENV_SUFFIXES = ("_API_KEY", "_KEY", "_TOKEN", "_SECRET", "_PASSWORD", "_AUTH_TOKEN")
-
-
-def scrub_secrets(message: str) -> str:
-    """Redact credentials from an error message, including the values of key-like environment variables."""
-    scrubbed, _ = redact_secrets(message)
-    for name, value in os.environ.items():
-        if len(value) >= 8 and name.upper().endswith(_KEY_ENV_SUFFIXES) and value in scrubbed:
-            scrubbed = scrubbed.replace(value, _placeholder(name.lower()))
-    return scrubbed

@@ -13,13 +13,19 @@ import importlib
 import logging
 import os
 import threading
-from typing import Any, Final
+import time
+import traceback
+from collections.abc import Mapping
+from email.utils import parsedate_to_datetime
+from typing import Any, Final, cast
 
 import anyio
 
 from orchestration.config import ModelConfig
 from orchestration.errors import ProviderError
-from orchestration.privacy import LOCAL_PREFIX, PrivacyGate, scrub_secrets
+from orchestration.privacy import LOCAL_PREFIX, PrivacyGate, register_secret, scrub_secrets
+
+logger = logging.getLogger(__name__)
 
 NO_KEY_NEEDED: Final = "chorus-no-key"
 """Placeholder key for local OpenAI-compatible servers, which ignore it (the client insists on one)."""
@@ -122,6 +128,7 @@ def _api_key(seat_name: str, seat: ModelConfig, model: str, api_base: str | None
                 f"{seat.api_key_env} is not set (seat '{seat_name}' reads its API key from it); "
                 "set it in the editor's environment"
             )
+        register_secret(value)
         return value
     if api_base is not None:
         return NO_KEY_NEEDED
@@ -160,22 +167,85 @@ def _short(text: str, limit: int = 200) -> str:
 
 
 _CONNECTION_FAILURES: Final = frozenset({"ConnectError", "ClientConnectorError", "ClientConnectorDNSError"})
+_HANG_UPS: Final = frozenset(
+    {"ServerDisconnectedError", "RemoteProtocolError", "ReadError", "ClientPayloadError", "IncompleteRead"}
+)
+RETRYABLE_STATUSES: Final = frozenset({408, 409, 429, 500, 502, 503, 504})
+MAX_BACKOFF: Final = 8.0
+"""Longest wait between retries when the server does not say (Retry-After) how long to wait."""
+
+
+def _chain(error: BaseException) -> list[BaseException]:
+    """`error` and every exception it was raised from, outermost first."""
+    seen: list[BaseException] = []
+    current: BaseException | None = error
+    while current is not None and current not in seen:
+        seen.append(current)
+        current = current.__cause__ or current.__context__
+    return seen
 
 
 def _is_connection_failure(error: BaseException) -> bool:
-    seen: BaseException | None = error
-    while seen is not None:
-        kind = type(seen).__name__
-        if kind in _CONNECTION_FAILURES or isinstance(seen, ConnectionRefusedError):
-            return True
-        seen = seen.__cause__ or seen.__context__
-    return False
+    return any(
+        type(seen).__name__ in _CONNECTION_FAILURES or isinstance(seen, ConnectionRefusedError)
+        for seen in _chain(error)
+    )
+
+
+def _hung_up(error: BaseException) -> bool:
+    """True when the server closed the connection before a whole answer arrived (an EOF)."""
+    return any(type(seen).__name__ in _HANG_UPS for seen in _chain(error))
+
+
+def _unreadable(error: BaseException) -> bool:
+    """True when an answer arrived but its body could not be read (broken JSON)."""
+    return any(type(seen).__name__ == "JSONDecodeError" for seen in _chain(error))
+
+
+def _response_headers(error: BaseException) -> Mapping[str, str]:
+    for seen in _chain(error):
+        headers = getattr(seen, "litellm_response_headers", None)
+        if headers is None:
+            headers = getattr(getattr(seen, "response", None), "headers", None)
+        if headers is not None:
+            return cast(Mapping[str, str], headers)
+    return {}
+
+
+def retry_after(error: BaseException) -> float | None:
+    """Seconds the server asked to wait before a retry (Retry-After / retry-after-ms), if it said."""
+    headers = _response_headers(error)
+    try:
+        if (milliseconds := headers.get("retry-after-ms")) is not None:
+            return max(0.0, float(milliseconds) / 1000)
+        value = headers.get("retry-after")
+        if value is None:
+            return None
+        try:
+            return max(0.0, float(value))
+        except ValueError:
+            return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
+    except (TypeError, ValueError, AttributeError):
+        return None
+
+
+def _retry_wait(error: BaseException, attempt: int) -> float | None:
+    """How long to wait before retrying after `error`, or None when it is not worth a retry."""
+    status = getattr(error, "status_code", None)
+    retryable = status in RETRYABLE_STATUSES or _is_connection_failure(error) or _hung_up(error)
+    if not retryable or _unreadable(error):
+        return None
+    asked = retry_after(error)
+    return asked if asked is not None else min(MAX_BACKOFF, 0.5 * 2**attempt)
 
 
 def describe_failure(
     seat_name: str, seat: ModelConfig, model: str, api_base: str | None, error: Exception
 ) -> ProviderError:
-    """Turn a litellm/openai/httpx exception into a short, scrubbed `ProviderError`."""
+    """Turn a litellm/openai/httpx exception into a short, scrubbed `ProviderError`.
+
+    An exception of a kind no provider raises (a bug somewhere) is also logged with its traceback.
+    """
     exceptions = _litellm.exceptions
     status = getattr(error, "status_code", None)
     detail = _short(str(getattr(error, "message", None) or error))
@@ -188,23 +258,64 @@ def describe_failure(
         message = f"{seat_name} rejected the API key (HTTP 401): {detail}"
     elif _is_connection_failure(error):
         message = f"{seat_name}: cannot connect to {api_base or model}"
+    elif _unreadable(error):
+        message = f"{seat_name} returned an unreadable response: {detail}"
+    elif _hung_up(error):
+        message = f"{seat_name}: {api_base or model} closed the connection before answering"
     elif isinstance(status, int) and status >= 400:
         message = f"HTTP {status} from {seat_name}: {detail}"
     else:
         message = f"{seat_name} failed: {type(error).__name__}: {detail}"
+        if not isinstance(error, exceptions.APIError | exceptions.OpenAIError):
+            log_unexpected(f"seat {seat_name}: unexpected {type(error).__name__} from the model call", error)
     return ProviderError(scrub_secrets(message), kind)
 
 
-async def _resolve_local(model: str) -> tuple[str, str]:
-    """(api_base, served model name) of the embedded local runtime for a `local/...` id."""
+def log_unexpected(what: str, error: BaseException) -> None:
+    """Log an unexpected exception with its traceback (scrubbed), for the server log or stderr."""
+    trace = "".join(traceback.format_exception(type(error), error, error.__traceback__))
+    logger.error("%s\n%s", scrub_secrets(what), scrub_secrets(trace.rstrip()))
+
+
+async def _resolve_local(model: str) -> tuple[str, str, str]:
+    """(api_base, served model name, API key) of the embedded local runtime for a `local/...` id."""
     try:
         local_runtime = importlib.import_module("orchestration.local_runtime")  # Only for local seats.
         api_base, served_name = await local_runtime.local_endpoint(model)
-        return str(api_base), str(served_name)
+        return str(api_base), str(served_name), str(local_runtime.local_api_key())
     except ProviderError:
         raise
     except Exception as error:
         raise ProviderError(scrub_secrets(f"local model {model} is unavailable: {error}")) from None
+
+
+async def _prepare_request(
+    seat_name: str, seat: ModelConfig, messages: list[dict[str, str]], json_schema: dict[str, Any] | None
+) -> tuple[dict[str, Any], str, str | None]:
+    """The litellm request for one seat (no retries of litellm's own), its model and its api_base."""
+    model, api_base = seat.model, seat.api_base
+    api_key: str | None
+    if model.startswith(LOCAL_PREFIX):
+        api_base, served_name, api_key = await _resolve_local(model)
+        model = f"openai/{served_name}"
+    else:
+        api_key = _api_key(seat_name, seat, model, api_base)
+    request: dict[str, Any] = {
+        "model": model,
+        "messages": messages,
+        "temperature": seat.temperature,
+        "max_tokens": seat.max_tokens,
+        "num_retries": 0,
+        "max_retries": 0,
+    }
+    if api_key is not None:
+        request["api_key"] = api_key
+    if api_base is not None:
+        request["api_base"] = api_base
+    response_format = _response_format(model, json_schema)
+    if response_format is not None:
+        request["response_format"] = response_format
+    return request, model, api_base
 
 
 async def complete_chat(
@@ -218,6 +329,10 @@ async def complete_chat(
     """Ask one seat; returns the answer's text. Raises `ProviderError` ("error" or "timeout").
 
     Nothing is sent unless `gate` admits the seat, and only the gate's redacted messages go out.
+    Transient failures (429, 5xx, a dropped connection) are retried up to `seat.retries` times,
+    waiting as long as the server's Retry-After asks (else a growing backoff), all within
+    `seat.timeout`: a wait that would pass the timeout is not started, and the failure is
+    reported as what it is (rate limited, overloaded), not as a timeout.
     """
     refusal = gate.refusal(seat)
     if refusal is not None:
@@ -227,36 +342,31 @@ async def complete_chat(
     else:
         messages = gate.outbound(messages)
     await ensure_litellm()
-    model, api_base = seat.model, seat.api_base
-    if model.startswith(LOCAL_PREFIX):
-        api_base, served_name = await _resolve_local(model)
-        model = f"openai/{served_name}"
-    request: dict[str, Any] = {
-        "model": model,
-        "messages": messages,
-        "temperature": seat.temperature,
-        "max_tokens": seat.max_tokens,
-        "timeout": seat.timeout,
-        "num_retries": seat.retries,
-        "max_retries": seat.retries,
-    }
-    api_key = _api_key(seat_name, seat, model, api_base)
-    if api_key is not None:
-        request["api_key"] = api_key
-    if api_base is not None:
-        request["api_base"] = api_base
-    response_format = _response_format(model, json_schema)
-    if response_format is not None:
-        request["response_format"] = response_format
-    try:
-        with anyio.fail_after(seat.timeout):
-            response = await _litellm.acompletion(**request)
-    except TimeoutError:
-        raise ProviderError(f"{seat_name} timed out after {seat.timeout:g} s", "timeout") from None
-    except anyio.get_cancelled_exc_class():
-        raise
-    except Exception as error:
-        raise describe_failure(seat_name, seat, model, api_base, error) from None
+    request, model, api_base = await _prepare_request(seat_name, seat, messages, json_schema)
+    give_up_at = anyio.current_time() + seat.timeout
+    attempt = 0
+    while True:
+        remaining = give_up_at - anyio.current_time()
+        try:
+            with anyio.fail_after(remaining):
+                response = await _litellm.acompletion(**request, timeout=remaining)
+            break
+        except TimeoutError:
+            raise ProviderError(f"{seat_name} timed out after {seat.timeout:g} s", "timeout") from None
+        except anyio.get_cancelled_exc_class():
+            raise
+        except Exception as error:
+            failure = describe_failure(seat_name, seat, model, api_base, error)
+            wait = _retry_wait(error, attempt) if failure.kind == "error" else None
+            if wait is None or attempt >= seat.retries:
+                raise failure from None
+            if anyio.current_time() + wait >= give_up_at:
+                raise ProviderError(
+                    f"{failure}; the retry {seat_name} asked for in {wait:g} s would pass its "
+                    f"timeout of {seat.timeout:g} s"
+                ) from None
+            attempt += 1
+            await anyio.sleep(wait)
     try:
         content = response.choices[0].message.content
     except (AttributeError, IndexError, TypeError):

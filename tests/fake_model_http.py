@@ -17,6 +17,8 @@ from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Protocol
 
+from tests.fake_model_scripts import CLOSE_CONNECTION, HEADERS_KEY, UNREADABLE_BODY
+
 WILDCARD = "*"
 """Script name that answers every model without a script of its own."""
 
@@ -112,9 +114,21 @@ class ChatHandler(BaseHTTPRequestHandler):
         self.server.backend.answer_chat(self, body)
 
     def send_json(self, status: int, payload: Any) -> None:
-        """Write `payload` as a complete JSON response."""
+        """Write `payload` as a complete JSON response (its `HEADERS_KEY` entry, if any, as headers)."""
+        headers: dict[str, str] = {}
+        if isinstance(payload, dict) and HEADERS_KEY in payload:
+            payload = dict(payload)
+            headers = payload.pop(HEADERS_KEY)
+        if isinstance(payload, dict) and payload.get(CLOSE_CONNECTION):
+            self.close_connection = True
+            self.connection.shutdown(socket.SHUT_RDWR)
+            return
         data = json.dumps(payload).encode()
+        if isinstance(payload, dict) and UNREADABLE_BODY in payload:
+            data = payload[UNREADABLE_BODY].encode()
         self.send_response(status)
+        for name, value in headers.items():
+            self.send_header(name, value)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
@@ -149,7 +163,15 @@ def chunks(text: str, size: int = 24) -> Iterator[str]:
 
 
 def completion_body(identifier: str, model: str, text: str, body: dict[str, Any]) -> dict[str, Any]:
-    """A `chat.completion` answering `body` with `text`, with word counts as token usage."""
+    """A `chat.completion` answering `body` with `text`, with word counts as token usage.
+
+    The texts `UNREADABLE_BODY` and `CLOSE_CONNECTION` make `send_json` write a body cut off in
+    the middle, or close the connection without an answer.
+    """
+    if text == UNREADABLE_BODY:
+        return {UNREADABLE_BODY: '{"id": "chatcmpl-broken", "object": "chat.completion", "choices": [{"mess'}
+    if text == CLOSE_CONNECTION:
+        return {CLOSE_CONNECTION: True}
     prompt_tokens = sum(len(str(m.get("content", "")).split()) for m in body.get("messages") or [])
     completion_tokens = len(text.split())
     return {

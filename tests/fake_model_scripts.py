@@ -7,6 +7,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+UNREADABLE_BODY = "\x00fake-model:unreadable-body"
+"""Answer text that makes the server reply 200 with a JSON body cut off in the middle."""
+CLOSE_CONNECTION = "\x00fake-model:close-connection"
+"""Answer text that makes the server close the connection without answering (an EOF)."""
+HEADERS_KEY = "__headers__"
+"""Key of a JSON payload (e.g. an `error_body`) holding extra response headers, not sent in the body."""
+
 AnswerText = str | Callable[[dict[str, Any]], str]
 """A fixed answer, or a function of the request's JSON body returning the answer."""
 

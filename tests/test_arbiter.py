@@ -1,14 +1,16 @@
-"""Tests for the arbiter's logic, with a scripted `complete` coroutine standing in for the model."""
+"""The arbiter's logic (a scripted `complete` coroutine stands in for the model), and its deadline."""
 
 from __future__ import annotations
 
 import json
+import time
 
 import anyio
 import pytest
 
 from orchestration.arbiter import (
     ARBITER_SCHEMA,
+    CompleteChat,
     Message,
     arbitrate_review,
     combine_explanations,
@@ -17,6 +19,12 @@ from orchestration.arbiter import (
 from orchestration.errors import ProviderError, UnusableAnswer
 from orchestration.findings import Category, Finding, MergedFinding, Severity
 from orchestration.merge import merge_findings
+from orchestration.panel import ask_arbiter
+from orchestration.privacy import OPEN_GATE
+from orchestration.providers import ensure_litellm
+from orchestration.requests import ReviewRequest, SourceDocument
+from orchestration.review import review_selection
+from tests.fake_models import FakeModelServer, make_config
 
 CODE = "   3 | for i in range(len(items) + 1):\n   4 |     total += items[i]\n   5 |     avg = total / count"
 
@@ -229,3 +237,50 @@ def test_combine_explanations_handles_empty_and_multi_paragraph_text() -> None:
     assert combine_explanations({}) == ""
     assert combine_explanations({"claude": "  "}) == ""
     assert combine_explanations({"claude": "# Cause\n\nThe loop."}) == "**claude:**\n\n# Cause\n\nThe loop."
+
+
+# -- the request deadline (issue 13, item 9) --------------------------------------------------------
+
+DEADLINE_FINDING = {
+    "start_line": 2,
+    "end_line": 2,
+    "severity": "error",
+    "category": "bug",
+    "message": "Division by zero when values is empty",
+    "fix": None,
+}
+
+
+async def test_a_slow_arbiter_does_not_run_past_the_request_deadline(model_server: FakeModelServer) -> None:
+    model_server.script("a", json.dumps({"findings": [DEADLINE_FINDING]}), latency=3.0)
+    model_server.script("judge", clusters_answer({"id": 1, "message": "late", "verdict": None}), latency=10.0)
+    config = make_config(
+        model_server,
+        {"a": {}, "judge": {"timeout": 60}},
+        panels={"review": ["a"], "arbiter": "judge"},
+        policy={"deadline": 5},
+    )
+    text = "def mean(values):\n    return sum(values) / len(values)\n"
+    await ensure_litellm()
+    started = time.monotonic()
+    result = await review_selection(ReviewRequest(document=SourceDocument(path="m.py", text=text)), config)
+    elapsed = time.monotonic() - started
+    assert 4.5 <= elapsed < 6.5, elapsed  # Not 3 + 5 (or 3 + 60) seconds.
+    assert result.findings  # The merge is kept.
+    assert result.arbiter is not None and result.arbiter.status == "timeout"
+    assert result.arbiter.error == "arbiter cut off at the request's deadline of 5 s"
+    assert (await model_server.wait_for_disconnect("judge", timeout=2.0)).answer is None
+
+
+async def test_no_time_left_means_the_arbiter_is_not_asked(model_server: FakeModelServer) -> None:
+    model_server.script("judge", "never asked")
+    config = make_config(model_server, ["judge"], panels={"arbiter": "judge"}, policy={"deadline": 5})
+
+    async def ask(complete: CompleteChat) -> str:
+        return await complete([{"role": "user", "content": "merge"}])
+
+    value, status = await ask_arbiter(config, OPEN_GATE, ask, started_at=anyio.current_time() - 5.0)
+    assert value is None and status is not None
+    assert status.status == "skipped"
+    assert status.error == "not asked: the request's deadline of 5 s had been reached"
+    assert model_server.requests == []

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import json
+import logging
+import threading
 import time
 from typing import Any
 
 import anyio
+import pytest
 
 from orchestration.config import PolicyConfig
 from orchestration.errors import UnusableAnswer
 from orchestration.fanout import Seat, SeatAnswer, fan_out
-from orchestration.privacy import OPEN_GATE
+from orchestration.privacy import OPEN_GATE, register_secret
 from orchestration.providers import ensure_litellm
 from orchestration.results import SeatStarted
 from tests.fake_models import FakeModelServer, seat_config
@@ -179,3 +182,50 @@ async def test_ten_seats_take_about_as_long_as_one(model_server: FakeModelServer
     _, answers, elapsed = await collect(panel, PolicyConfig())
     assert [answer.status.status for answer in answers] == ["ok"] * 10
     assert elapsed < 0.2 + 0.5  # In sequence: 2 s.
+
+
+async def test_an_unexpected_parser_exception_is_logged_with_its_traceback(
+    model_server: FakeModelServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    model_server.script("a", '{"findings": []}')
+
+    def broken_parser(raw: str, seat: Seat) -> dict[str, Any]:
+        return {"depth": json.loads(raw)["no such key"]}
+
+    with caplog.at_level(logging.ERROR):
+        async with fan_out(seats(model_server, a=5), broken_parser, PolicyConfig()) as events:
+            answers = [event async for event in events if isinstance(event, SeatAnswer)]
+    [answer] = answers
+    assert answer.status.status == "invalid"
+    assert answer.status.error is not None and "\n" not in answer.status.error  # A one-line status...
+    [record] = [r for r in caplog.records if "seat a" in r.getMessage()]
+    logged = record.getMessage()
+    assert "Traceback (most recent call last)" in logged and "broken_parser" in logged  # ...and a trace.
+    assert "KeyError: 'no such key'" in logged
+
+
+async def test_a_large_answer_is_parsed_off_the_event_loop(model_server: FakeModelServer) -> None:
+    model_server.script("a", json.dumps({"padding": "x" * 50_000}))
+    loop_thread = threading.get_ident()
+    parsed_on: list[int] = []
+
+    def parse(raw: str, seat: Seat) -> dict[str, Any]:
+        parsed_on.append(threading.get_ident())
+        return parse_json(raw, seat)
+
+    async with fan_out(seats(model_server, a=5), parse, PolicyConfig()) as events:
+        [answer] = [event async for event in events if isinstance(event, SeatAnswer)]
+    assert answer.status.status == "ok"
+    assert parsed_on and parsed_on[0] != loop_thread
+
+
+async def test_statuses_never_carry_a_registered_secret(model_server: FakeModelServer) -> None:
+    register_secret("fanout-held-secret-value")
+
+    def leaky_parser(raw: str, seat: Seat) -> dict[str, Any]:
+        raise UnusableAnswer("the answer quoted fanout-held-secret-value back")
+
+    model_server.script("a", "{}")
+    async with fan_out(seats(model_server, a=5), leaky_parser, PolicyConfig()) as events:
+        [answer] = [event async for event in events if isinstance(event, SeatAnswer)]
+    assert answer.status.error == "the answer quoted <redacted:api-key> back"

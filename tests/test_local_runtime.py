@@ -206,8 +206,9 @@ STDOUT_PROBE = textwrap.dedent(
         from orchestration import local_runtime
         body = json.dumps({"model": served, "max_tokens": 8,
                            "messages": [{"role": "user", "content": "Say OK."}]}).encode()
-        request = urllib.request.Request(api_base + "/chat/completions", data=body,
-                                         headers={"Content-Type": "application/json"})
+        headers = {"Content-Type": "application/json",
+                   "Authorization": "Bearer " + local_runtime.local_api_key()}
+        request = urllib.request.Request(api_base + "/chat/completions", data=body, headers=headers)
         answer = json.loads(urllib.request.urlopen(request, timeout=120).read())
         sys.stderr.write("PROBE " + json.dumps({"pid": local_runtime._server.process.pid,
                          "content": answer["choices"][0]["message"]["content"]}) + "\\n")
@@ -257,3 +258,43 @@ async def test_the_local_model_alone_points_at_the_planted_bug() -> None:
     assert result.models[0].status == "ok", result.models[0].error
     planted = 8  # for i in range(len(amounts) + 1): reads past the end
     assert any(f.start_line <= planted <= f.end_line for f in result.findings), result.findings
+
+
+@pytest.mark.usefixtures("local_server")
+@pytest.mark.local_model
+@requires_local_extra
+async def test_the_local_server_refuses_requests_without_its_key_and_sends_no_open_cors() -> None:
+    import httpx
+
+    api_base, served = await local_endpoint(LOCAL_MODEL_ID)
+    body = {"model": served, "messages": [{"role": "user", "content": "Say OK"}], "max_tokens": 2}
+    origin = {"Origin": "https://evil.example"}
+    async with httpx.AsyncClient(timeout=120) as http:
+        anonymous = await http.post(f"{api_base}/chat/completions", json=body, headers=origin)
+        wrong = await http.post(
+            f"{api_base}/chat/completions", json=body, headers={"Authorization": "Bearer guessed-key"}
+        )
+        models = await http.get(f"{api_base}/models")
+        keyed = await http.post(
+            f"{api_base}/chat/completions",
+            json=body,
+            headers={"Authorization": f"Bearer {local_runtime.local_api_key()}"},
+        )
+        preflight = await http.options(
+            f"{api_base}/chat/completions",
+            headers={**origin, "Access-Control-Request-Method": "POST"},
+        )
+    assert anonymous.status_code == 401 and wrong.status_code == 401 and models.status_code == 401
+    assert keyed.status_code == 200, keyed.text
+    for response in (anonymous, keyed, preflight):
+        assert response.headers.get("access-control-allow-origin") in (None, ""), response.headers
+    # And Chorus's own calls carry the key.
+    answer = await complete_chat_local()
+    assert answer.strip()
+
+
+async def complete_chat_local() -> str:
+    from orchestration.providers import complete_chat
+
+    seat = ModelConfig(model=LOCAL_MODEL_ID, temperature=0.0, max_tokens=4, timeout=240)
+    return await complete_chat("local", seat, [{"role": "user", "content": "Say OK"}], gate=OPEN_GATE)

@@ -10,6 +10,7 @@ from orchestration.config import PolicyConfig
 from orchestration.errors import ExcludedFileError
 from orchestration.privacy import (
     check_not_excluded,
+    excluded_patterns,
     is_local_only,
     matching_pattern,
     redact_secrets,
@@ -45,7 +46,7 @@ RSA_KEY = "\n".join(
     ],
 )
 def test_default_excludes_match(path: str, pattern: str) -> None:
-    assert matching_pattern(path, PolicyConfig().exclude) == pattern
+    assert matching_pattern(path, excluded_patterns(PolicyConfig())) == pattern
 
 
 @pytest.mark.parametrize(

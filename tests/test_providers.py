@@ -13,6 +13,8 @@ from orchestration.config import ModelConfig
 from orchestration.errors import ProviderError
 from orchestration.privacy import OPEN_GATE
 from orchestration.providers import complete_chat, ensure_litellm, litellm_loaded
+from tests.fake_model_http import error_body
+from tests.fake_model_scripts import CLOSE_CONNECTION, HEADERS_KEY, UNREADABLE_BODY
 from tests.fake_models import REPO_ROOT_HINT, FakeModelServer, Script, seat_config
 
 MESSAGES = [{"role": "system", "content": "You review code."}, {"role": "user", "content": "def f(): pass"}]
@@ -184,3 +186,72 @@ anyio.run(main)
     assert result.stdout == ""
     assert "caught: gpt: cannot connect to http://127.0.0.1:1/v1" in result.stderr
     assert "caught: OPENAI_API_KEY is not set" in result.stderr
+
+
+# -- honest failure labels (issue 13, item 11) ----------------------------------------------------
+
+
+def rate_limited(retry_after: str) -> Script:
+    """A 429 whose Retry-After header asks the client to wait `retry_after` seconds."""
+    return Script(status=429, error_body={HEADERS_KEY: {"Retry-After": retry_after}, **error_body(429)})
+
+
+async def test_a_retry_after_beyond_the_timeout_is_reported_as_rate_limited(
+    model_server: FakeModelServer,
+) -> None:
+    model_server.script("busy", [rate_limited("30"), Script(text="too late")])
+    seat = seat_config(model_server, "busy", retries=2, timeout=3)
+    started = time.monotonic()
+    with pytest.raises(ProviderError) as raised:
+        await complete_chat("busy", seat, MESSAGES, gate=OPEN_GATE)
+    assert time.monotonic() - started < 1.5  # It does not sit out the timeout waiting for nothing.
+    assert raised.value.kind == "error"
+    message = str(raised.value)
+    assert message.startswith("busy is rate limited (HTTP 429)")
+    assert "30 s" in message and "timed out" not in message
+    assert len(model_server.requests_for("busy")) == 1
+
+
+async def test_a_retry_after_within_the_timeout_is_waited_for(model_server: FakeModelServer) -> None:
+    model_server.script("busy", [rate_limited("1"), Script(text="answer after the wait")])
+    seat = seat_config(model_server, "busy", retries=1, timeout=5)
+    started = time.monotonic()
+    assert await complete_chat("busy", seat, MESSAGES, gate=OPEN_GATE) == "answer after the wait"
+    first, second = model_server.requests_for("busy")
+    assert 0.9 <= second.received_at - first.received_at < 2.5
+    assert time.monotonic() - started < 3
+
+
+async def test_a_200_with_a_broken_body_is_not_called_http_500(model_server: FakeModelServer) -> None:
+    model_server.script("garbled", UNREADABLE_BODY)
+    with pytest.raises(ProviderError) as raised:
+        await complete_chat("garbled", seat_config(model_server, "garbled"), MESSAGES, gate=OPEN_GATE)
+    message = str(raised.value)
+    assert message.startswith("garbled returned an unreadable response")
+    assert "500" not in message
+    assert model_server.requests_for("garbled")[0].status == 200
+
+
+async def test_a_connection_closed_without_an_answer_is_not_called_http_500(
+    model_server: FakeModelServer,
+) -> None:
+    model_server.script("dropper", CLOSE_CONNECTION)
+    seat = seat_config(model_server, "dropper")
+    with pytest.raises(ProviderError) as raised:
+        await complete_chat("dropper", seat, MESSAGES, gate=OPEN_GATE)
+    assert str(raised.value) == f"dropper: {model_server.base_url} closed the connection before answering"
+
+
+def test_the_local_server_key_is_random_per_process_and_never_printed() -> None:
+    from orchestration.secrets import scrub_secrets
+
+    local_runtime = pytest.importorskip("orchestration.local_runtime")
+    key = local_runtime.local_api_key()
+    assert len(key) >= 32
+    assert key not in scrub_secrets(f"local server answered 401 for key {key}")
+    script = "from orchestration.local_runtime import local_api_key; print(local_api_key())"
+    other = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, cwd=REPO_ROOT_HINT
+    )
+    assert other.returncode == 0, other.stderr[-2000:]
+    assert other.stdout.strip() not in ("", key)

@@ -88,7 +88,8 @@ def test_three_processes_write_one_sqlite_store_without_losing_a_row(tmp_path: P
         reports.append(json.loads(out))
     wall = time.perf_counter() - started
     print(
-        f"\n3 processes x {runs_each * 7} records: {wall:.2f} s wall, {3 * runs_each * 7 / wall:.0f} records/s"
+        f"\n3 processes x {runs_each * 7} records: {wall:.2f} s wall, "
+        f"{3 * runs_each * 7 / wall:.0f} records/s"
     )
     assert [(r["written"], r["dropped"]) for r in reports] == [(runs_each * 7, 0)] * 3
     assert _integrity(database) == "ok"
@@ -268,11 +269,13 @@ def test_no_key_reaches_the_sqlite_file(tmp_path: Path) -> None:
         error = f"AuthenticationError: Incorrect API key provided: {key}. See https://x/?key={key}"
         writer.submit(SeatCall(run_id=run.run_id, seat="a", model="m", status="error", error_class=error,
                                findings=(SeatFinding(1, 1, "error", "security", f"key {key}"),)))
-        writer.submit(FindingRecord("f1", run.run_id, 1, 1, 1, 1, "error", "security", f"leaks {key}", fix=key))
+        writer.submit(FindingRecord("f1", run.run_id, 1, 1, 1, 1, "error", "security", f"leaks {key}",
+                                    fix=key))
         writer.submit(ConflictRecord(run_id=run.run_id, kind="missing", detail=f"{key}"))
         writer.submit(Suppression(fingerprint="fp", cluster_key=f"{key}"))
         writer.submit(CacheEntry(key="k", model="m", answer=f"answer with {key}"))
-        writer.submit(AuditRecord(seat="a", model="m", endpoint=f"https://{key}@api.x.com/?k={key}", outcome=error))
+        writer.submit(AuditRecord(seat="a", model="m", endpoint=f"https://{key}@api.x.com/?k={key}",
+                                  outcome=error))
         writer.submit(RunEnd(run_id=run.run_id, outcome="failed", notice=error))
         writer.close()
         print(writer.written, writer.dropped)
