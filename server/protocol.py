@@ -133,6 +133,15 @@ class ChorusProtocol(LanguageServerProtocol):
         """Send a reply; an error goes out as `safe_error` makes it (one line, no traceback)."""
         super()._send_response(msg_id, result=result, error=None if error is None else safe_error(error))
 
+    def _send_handler_result(self, future: Any, *, msg_id: MsgId) -> None:
+        """Send a handler's reply; an expected JSON-RPC error is logged on one line, not as a traceback."""
+        if not future.cancelled() and isinstance(error := future.exception(), JsonRpcException):
+            self._request_futures.pop(msg_id, None)
+            logger.info("request %r answered with error %d: %s", msg_id, error.code, one_line(error.message))
+            self._send_response(msg_id, error=error.to_response_error())
+            return
+        super()._send_handler_result(future, msg_id=msg_id)
+
     def _handle_cancel_notification(self, msg_id: MsgId) -> None:
         """Cancel the command task registered for `msg_id`, then let pygls cancel the request."""
         task = self.command_tasks.pop(msg_id, None)

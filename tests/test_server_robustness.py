@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import anyio
 import pytest
 from lsprotocol import types
 from pygls.exceptions import JsonRpcException
@@ -132,7 +133,7 @@ async def test_commands_with_missing_or_wrong_arguments_get_one_line_invalid_par
 async def test_a_request_for_a_notification_method_is_answered_not_dropped(chorus: ChorusLauncher) -> None:
     async with chorus(["claude"]) as client:
         status = {"state": "idle", "message": "x", "active": 0}
-        with pytest.raises(JsonRpcException) as refused:
+        with pytest.raises(JsonRpcException) as refused, anyio.fail_after(10):
             await send_raw_request(client, "chorus/status", status, "status-as-request")
         assert refused.value.code == -32601 and "notification" in refused.value.message
 

@@ -19,7 +19,6 @@ from sqlalchemy import func, select, text
 from orchestration.memory import schema
 from orchestration.memory.engine import create_store_engine, head_revision, migrate
 from orchestration.memory.errors import StoreError, StoreTooNewError
-from orchestration.memory.ids import code_fingerprint, content_hash, stable_finding_id
 from orchestration.memory.records import (
     AuditRecord,
     CacheEntry,
@@ -31,6 +30,9 @@ from orchestration.memory.records import (
     SeatCall,
     SeatFinding,
     Suppression,
+    code_fingerprint,
+    content_hash,
+    stable_finding_id,
 )
 from orchestration.memory.settings import StoreConfig
 from orchestration.memory.store import Store
@@ -311,11 +313,17 @@ def test_the_writer_batches_off_the_caller_and_drops_only_refused_records(config
     writer.submit(FindingRecord("orphan", "no-such-run", 1, 1, 1, 1, "info", "style", "m"))  # FK refuses it
     assert writer.flush(60)
     elapsed = time.perf_counter() - started
+    writer.submit(Suppression(fingerprint=code_fingerprint(["x = 1"], "k"), cluster_key="k"))
+    writer.flush(10)
+    suppressed = writer.read(
+        lambda store: store.is_suppressed(code_fingerprint(["x = 1"], "k")), default=False
+    )
     writer.close()
     rate = 900 / elapsed
     print(f"\n{config.backend}: 900 records submitted in {submitted * 1000:.1f} ms, written at {rate:.0f}/s")
-    assert writer.written == 900 and writer.dropped == 1 and len(warnings) == 1
+    assert writer.written == 901 and writer.dropped == 1 and len(warnings) == 1
     assert submitted < 0.5
+    assert suppressed is True
     with Store.open(config) as store:
         assert len(store.history(limit=1000)) == 300
         assert {summary.outcome for summary in store.history(limit=1000)} == {"ok"}

@@ -123,6 +123,8 @@ def test_kill_9_mid_run_leaves_a_sound_store_and_the_run_interrupted(tmp_path: P
     run_id = child.stdout.readline().strip()
     assert run_id, child.stderr.read() if child.stderr else ""
     time.sleep(0.8)  # let it commit batches, then kill it inside one
+    with Store.open(StoreConfig(path=database)) as other_face:  # the CLI opening while the server runs
+        assert [summary.outcome for summary in other_face.history()] == ["running"]  # its process lives
     os.kill(child.pid, signal.SIGKILL)
     child.wait(timeout=10)
     assert child.returncode == -signal.SIGKILL

@@ -4,21 +4,61 @@ Every write is one of the frozen, slotted dataclasses in `StoreWrite`; the store
 named in each class's `TEXT_FIELDS` (secrets by value, then redaction) before anything reaches the
 database. Ids, hashes and fingerprints are never scrubbed: they are hex and could look like keys.
 Times are seconds since the epoch (UTC), as floats.
+
+Ids and hashes: run ids are random (unique across processes without asking the database); a
+finding's fingerprint is the normalized lines around it (whitespace collapsed, blank lines dropped)
+plus its cluster key, so a dismissed finding stays hidden while that code is unchanged, wherever it
+moves in the file, and comes back when the code changes.
 """
 
 from __future__ import annotations
 
+import hashlib
+import re
+import secrets
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import ClassVar, Literal
-
-from orchestration.memory.ids import new_run_id
 
 RunOutcome = Literal["running", "ok", "partial", "failed", "cancelled", "interrupted"]
 SeatStatus = Literal["ok", "error", "timeout", "invalid", "cancelled", "skipped", "cached"]
 Verdict = Literal["accept", "dismiss", "useful"]
 ConflictKind = Literal["missing", "severity_split", "arbiter_overrule"]
 JSONValue = str | int | float | bool | None | list["JSONValue"] | dict[str, "JSONValue"]
+_SPACE = re.compile(r"\s+")
+
+
+def new_run_id() -> str:
+    """16 hex characters (64 random bits): unique across processes without asking the database."""
+    return secrets.token_hex(8)
+
+
+def content_hash(text: str) -> str:
+    """SHA-256 of `text` (hex): what a run saw, without storing it."""
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def normalized_lines(lines: Iterable[str]) -> list[str]:
+    """`lines` with runs of whitespace collapsed, ends stripped, blank lines dropped."""
+    normalized = (_SPACE.sub(" ", line).strip() for line in lines)
+    return [line for line in normalized if line]
+
+
+def code_fingerprint(lines: Iterable[str], cluster_key: str) -> str:
+    """32 hex characters naming one finding (`cluster_key`) on these lines of code."""
+    digest = hashlib.sha256()
+    for line in normalized_lines(lines):
+        digest.update(line.encode("utf-8", "surrogatepass"))
+        digest.update(b"\n")
+    digest.update(b"\0")
+    digest.update(cluster_key.encode("utf-8", "surrogatepass"))
+    return digest.hexdigest()[:32]
+
+
+def stable_finding_id(run_id: str, fingerprint: str) -> str:
+    """16 hex characters: the same finding of the same run always gets the same id."""
+    return hashlib.sha256(f"{run_id}:{fingerprint}".encode()).hexdigest()[:16]
 
 
 @dataclass(slots=True, frozen=True)

@@ -116,7 +116,7 @@ class RowWriter:
         """Insert or update the rows `record` stands for."""
         match record:
             case RunStart():
-                connection.execute(schema.runs.insert().values(**self._run_row(record)))
+                connection.execute(schema.runs.insert(), self._run_row(record))
                 if self.keep_code and record.code is not None:
                     self._seal_code(connection, record.run_id, "document", record.code, None)
             case RunEnd():
@@ -129,13 +129,13 @@ class RowWriter:
             case SeatCall():
                 row = dataclasses.asdict(record)
                 row["findings"] = [dataclasses.asdict(finding) for finding in record.findings]
-                connection.execute(schema.seat_calls.insert().values(**row))
+                connection.execute(schema.seat_calls.insert(), row)
             case FindingRecord():
                 row = dataclasses.asdict(record)
                 row["id"] = row.pop("finding_id")
                 row["models"] = list(record.models)
                 del row["fix"]
-                connection.execute(schema.findings.insert().values(**row))
+                connection.execute(schema.findings.insert(), row)
                 if self.keep_code and record.fix is not None:
                     self._seal_code(connection, record.run_id, "fix", record.fix, record.finding_id)
             case ConflictRecord():
@@ -144,10 +144,10 @@ class RowWriter:
                     list(record.models_for),
                     list(record.models_against),
                 )
-                connection.execute(schema.conflicts.insert().values(**row))
+                connection.execute(schema.conflicts.insert(), row)
             case FeedbackEvent():
                 row = dataclasses.asdict(record) | {"user": record.user or self.user}
-                connection.execute(schema.feedback.insert().values(**row))
+                connection.execute(schema.feedback.insert(), row)
             case Suppression():
                 row = dataclasses.asdict(record) | {"user": record.user or self.user}
                 _insert_or_replace(connection, schema.suppressions, ["fingerprint", "user"], row)
@@ -161,4 +161,4 @@ class RowWriter:
             case AuditRecord():
                 row = dataclasses.asdict(record)
                 row["endpoint_host"] = endpoint_host(row.pop("endpoint"))
-                connection.execute(schema.audit.insert().values(**row))
+                connection.execute(schema.audit.insert(), row)
