@@ -11,8 +11,9 @@ from orchestration.arbiter import combine_explanations, synthesize_explanation
 from orchestration.config import ChorusConfig
 from orchestration.fanout import Seat
 from orchestration.findings import Fix
-from orchestration.limits import admit_seats, litellm_ready, off_loop, open_request
+from orchestration.limits import admit_seats, litellm_ready, open_request
 from orchestration.merge import rank_fixes
+from orchestration.offload import off_loop
 from orchestration.panel import EventHandler, PanelRun, ask_arbiter, plan_seats, run_panel, seat_weights
 from orchestration.parsing import parse_explanation
 from orchestration.privacy import Message

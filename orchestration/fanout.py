@@ -31,8 +31,9 @@ from anyio.streams.memory import MemoryObjectSendStream
 
 from orchestration.config import ModelConfig, PolicyConfig
 from orchestration.errors import ProviderError, UnusableAnswer
+from orchestration.offload import off_loop
 from orchestration.privacy import PrivacyGate, scrub_secrets
-from orchestration.providers import OFF_LOOP_CHARS, complete_chat, ensure_litellm, log_unexpected
+from orchestration.providers import complete_chat, ensure_litellm, log_unexpected
 from orchestration.results import ModelStatus, SeatStarted, SeatState
 
 T = TypeVar("T")
@@ -167,10 +168,7 @@ class _FanOut(Generic[T]):
                     log_unexpected(f"seat {run.seat.name}: unexpected error", error)
                     outcome = run.answer("error", error=f"{type(error).__name__}: {error}")
             if outcome is None and raw is not None:
-                if len(raw) > OFF_LOOP_CHARS:
-                    outcome = await anyio.to_thread.run_sync(self.parsed, run, raw)
-                else:
-                    outcome = self.parsed(run, raw)
+                outcome = await off_loop(self.parsed, run, raw, size=len(raw))
         if outcome is None:  # Cut off by the quorum (our own scope was cancelled).
             outcome = run.answer("cancelled", error=run.cut_off_reason or "cancelled")
         run.finished = True

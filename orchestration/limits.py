@@ -9,47 +9,32 @@ counter (`count_tokens`). A seat whose single prompt is over its budget is not a
 (`admit_seats`); the review pipeline instead splits the selection (`orchestration.chunking`).
 
 litellm is imported only by `orchestration.providers`; this module reads the loaded module
-from `sys.modules` after `providers.ensure_litellm()`.
+through `providers.loaded_litellm()` after `providers.ensure_litellm()`.
 """
 
 from __future__ import annotations
 
 import functools
-import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Final, TypeVar
+from typing import Final
 
 import anyio
 
 from orchestration.config import ChorusConfig, ModelConfig, PolicyConfig
 from orchestration.errors import InputError
+from orchestration.offload import off_loop
 from orchestration.panel import open_gate, prepare_document
 from orchestration.privacy import Message, PrivacyGate
-from orchestration.providers import ensure_litellm
+from orchestration.providers import ensure_litellm, loaded_litellm
 from orchestration.requests import SourceDocument
 from orchestration.results import ModelStatus
-
-R = TypeVar("R")
-
-OFF_LOOP_CHARS: Final = 20_000
-"""Texts longer than this are redacted, measured or combined in a worker thread."""
-
-OFF_LOOP_ITEMS: Final = 64
-"""Merges of more findings (or fixes) than this run in a worker thread."""
 
 FALLBACK_INPUT_TOKENS: Final = 32_768
 """A seat's prompt budget when neither its config nor litellm's model map gives one."""
 
 _MESSAGE_OVERHEAD_TOKENS: Final = 8
 """Tokens a chat format adds per message (role, separators), generously counted."""
-
-
-async def off_loop(function: Callable[..., R], *args: Any, size: int, threshold: int = OFF_LOOP_CHARS) -> R:
-    """`function(*args)`, in a worker thread when `size` exceeds `threshold` (same result either way)."""
-    if size > threshold:
-        return await anyio.to_thread.run_sync(functools.partial(function, *args))
-    return function(*args)
 
 
 def check_file_size(document: SourceDocument, policy: PolicyConfig) -> None:
@@ -87,15 +72,10 @@ async def litellm_ready() -> float:
     return anyio.current_time() - started
 
 
-def _litellm() -> Any:
-    """The litellm module `providers.ensure_litellm()` loaded."""
-    return sys.modules["litellm"]
-
-
 @functools.lru_cache(maxsize=256)
 def _model_input_tokens(model: str) -> int:
     try:
-        info = _litellm().get_model_info(model)
+        info = loaded_litellm().get_model_info(model)
     except Exception:  # litellm raises a bare Exception for models it has not mapped.
         return FALLBACK_INPUT_TOKENS
     value = info.get("max_input_tokens") if isinstance(info, dict) else None
@@ -118,12 +98,12 @@ def surely_fits(messages: Sequence[Message], budget: int) -> bool:
 
 def count_tokens(model: str, messages: Sequence[Message]) -> int:
     """Prompt tokens of `messages` for `model`, by litellm's token counter (after `ensure_litellm`)."""
-    return int(_litellm().token_counter(model=model, messages=list(messages)))
+    return int(loaded_litellm().token_counter(model=model, messages=list(messages)))
 
 
 def count_text_tokens(model: str, text: str) -> int:
     """Tokens of a bare text for `model`."""
-    return int(_litellm().token_counter(model=model, text=text))
+    return int(loaded_litellm().token_counter(model=model, text=text))
 
 
 def over_budget(model: str, messages: Sequence[Message], budget: int) -> int | None:

@@ -23,6 +23,7 @@ import anyio
 
 from orchestration.config import ModelConfig
 from orchestration.errors import ProviderError
+from orchestration.offload import off_loop
 from orchestration.privacy import LOCAL_PREFIX, PrivacyGate, register_secret, scrub_secrets
 
 logger = logging.getLogger(__name__)
@@ -32,9 +33,6 @@ NO_KEY_NEEDED: Final = "chorus-no-key"
 
 LITELLM_LOGGERS: Final = ("LiteLLM", "LiteLLM Router", "LiteLLM Proxy", "litellm")
 
-OFF_LOOP_CHARS: Final = 20_000
-"""Prompts longer than this are redacted in a worker thread, not on the event loop."""
-
 _litellm: Any = None
 _import_lock = anyio.Lock()
 _thread_lock = threading.Lock()
@@ -43,6 +41,13 @@ _thread_lock = threading.Lock()
 def litellm_loaded() -> bool:
     """True once litellm has been imported and configured."""
     return _litellm is not None
+
+
+def loaded_litellm() -> Any:
+    """The configured litellm module, for its token counter and model map; after `ensure_litellm()`."""
+    if _litellm is None:
+        raise RuntimeError("litellm is not loaded yet: await ensure_litellm() first")
+    return _litellm
 
 
 def _quiet_loggers() -> None:
@@ -337,10 +342,8 @@ async def complete_chat(
     refusal = gate.refusal(seat)
     if refusal is not None:
         raise ProviderError(f"{seat_name}: {refusal}; nothing was sent")
-    if sum(len(message.get("content", "")) for message in messages) > OFF_LOOP_CHARS:
-        messages = await anyio.to_thread.run_sync(gate.outbound, messages)
-    else:
-        messages = gate.outbound(messages)
+    size = sum(len(message.get("content", "")) for message in messages)
+    messages = await off_loop(gate.outbound, messages, size=size)
     await ensure_litellm()
     request, model, api_base = await _prepare_request(seat_name, seat, messages, json_schema)
     give_up_at = anyio.current_time() + seat.timeout

@@ -13,8 +13,9 @@ from orchestration.chunking import ChunkSeat, plan_review_seats, run_chunked_pan
 from orchestration.config import ChorusConfig
 from orchestration.fanout import Seat
 from orchestration.findings import Finding, Fix, MergedFinding
-from orchestration.limits import OFF_LOOP_ITEMS, litellm_ready, off_loop, open_request
+from orchestration.limits import litellm_ready, open_request
 from orchestration.merge import merge_findings
+from orchestration.offload import OFF_LOOP_ITEMS, off_loop
 from orchestration.panel import EventHandler, PanelRun, ask_arbiter, plan_seats, seat_weights, stream_events
 from orchestration.parsing import parse_review
 from orchestration.privacy import Message
