@@ -22,6 +22,8 @@ from urllib.parse import unquote, urlparse
 from orchestration.config import DEFAULT_EXCLUDE, ModelConfig, PolicyConfig
 from orchestration.errors import ExcludedFileError
 from orchestration.secrets import (
+    PLACEHOLDER,
+    PLACEHOLDER_PREFIX,
     placeholder,
     redact_secrets,
     redacted_text,
@@ -33,6 +35,7 @@ __all__ = [
     "LOCAL_ONLY_REFUSAL",
     "LOCAL_PREFIX",
     "OPEN_GATE",
+    "PLACEHOLDER_PREFIX",
     "Message",
     "PrivacyGate",
     "check_not_excluded",
@@ -224,15 +227,12 @@ OPEN_GATE: Final = PrivacyGate.without_file(PolicyConfig())
 """A gate for calls that carry no file, under the default policy (pings, tests, benchmarks)."""
 
 
-_PLACEHOLDER = re.compile(r"<redacted:([a-z0-9_.-]+)>")
-
-
 def _hidden_values(original: str, redacted: str) -> list[tuple[str, str]]:
     """(kind, original text) for each placeholder in `redacted`, read off the line it came from."""
-    kinds = _PLACEHOLDER.findall(redacted)
+    kinds = PLACEHOLDER.findall(redacted)
     if not kinds:
         return []
-    pieces = _PLACEHOLDER.split(redacted)[::2]
+    pieces = PLACEHOLDER.split(redacted)[::2]
     pattern = "(.+?)".join(re.escape(piece) for piece in pieces)
     match = re.fullmatch(pattern, original, re.DOTALL)
     if match is None:
@@ -251,7 +251,7 @@ def restore_placeholders(
     is ambiguous: None means the fix must not be offered (applying it would write a placeholder
     over the real secret).
     """
-    wanted = _PLACEHOLDER.findall(replacement)
+    wanted = PLACEHOLDER.findall(replacement)
     if not wanted:
         return replacement
     hidden: list[tuple[str, str]] = []
@@ -259,13 +259,13 @@ def restore_placeholders(
         hidden.extend(_hidden_values(original, redacted))
     if [kind for kind, _ in hidden] == wanted:
         values = iter(value for _, value in hidden)
-        return _PLACEHOLDER.sub(lambda _match: next(values), replacement)
+        return PLACEHOLDER.sub(lambda _match: next(values), replacement)
     by_kind: dict[str, set[str]] = {}
     for kind, value in hidden:
         by_kind.setdefault(kind, set()).add(value)
     if any(len(by_kind.get(kind, ())) != 1 for kind in wanted):
         return None
-    return _PLACEHOLDER.sub(lambda match: next(iter(by_kind[match.group(1)])), replacement)
+    return PLACEHOLDER.sub(lambda match: next(iter(by_kind[match.group(1)])), replacement)
 
 
 CHILD_ENVIRONMENT_NAMES: Final = frozenset(

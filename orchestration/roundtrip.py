@@ -14,10 +14,8 @@ from collections.abc import Mapping, Sequence
 from typing import Final
 
 from orchestration.findings import Fix, MergedFinding, RankedFix
-from orchestration.privacy import restore_placeholders
+from orchestration.privacy import PLACEHOLDER_PREFIX, restore_placeholders
 from orchestration.results import StubLocation
-
-PLACEHOLDER_MARK: Final = "<redacted:"
 
 WITHHELD_BECAUSE: Final = (
     "it contains a redaction placeholder that cannot be matched to the secret it hides, "
@@ -29,8 +27,6 @@ def restored_text(
     replacement: str, first: int, last: int, original: Sequence[str], redacted: Sequence[str]
 ) -> str | None:
     """`replacement` for lines `first..last` with its placeholders restored, or None to withhold it."""
-    if PLACEHOLDER_MARK not in replacement:
-        return replacement
     return restore_placeholders(replacement, original[first - 1 : last], redacted[first - 1 : last])
 
 
@@ -73,7 +69,7 @@ def restore_findings(
     result: list[MergedFinding] = []
     notes: list[str] = []
     for finding in findings:
-        if not any(PLACEHOLDER_MARK in ranked.fix.replacement for ranked in finding.fixes):
+        if not any(PLACEHOLDER_PREFIX in ranked.fix.replacement for ranked in finding.fixes):
             result.append(finding)
             continue
         fixes, withheld = restore_ranked(finding.fixes, original, redacted)

@@ -33,9 +33,15 @@ from detect_secrets.plugins.square_oauth import SquareOAuthDetector
 Replacement = Callable[[re.Match[str]], str]
 
 
+PLACEHOLDER_PREFIX: Final = "<redacted:"
+"""How every placeholder starts; `PLACEHOLDER` matches a whole one and captures its kind."""
+
+PLACEHOLDER: Final = re.compile(r"<redacted:([a-z0-9_.-]+)>")
+
+
 def placeholder(label: str) -> str:
     """The text that stands in for a secret of kind `label`."""
-    return f"<redacted:{label}>"
+    return f"{PLACEHOLDER_PREFIX}{label}>"
 
 
 # -- keyword assignments ---------------------------------------------------------------------------
@@ -46,7 +52,7 @@ _KEYWORD = (
 )
 """How a credential's variable name ends (`DB_PASSWORD`, `stripe.api_key`, `"client_secret"`)."""
 
-_TEMPLATED = ("<redacted:", "${", "{{", "%(", "<%")
+_TEMPLATED = (PLACEHOLDER_PREFIX, "${", "{{", "%(", "<%")
 _DOTTED_IDENTIFIER = re.compile(r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)+")
 _NOT_SECRETS = frozenset({"none", "null", "nil", "true", "false", "undefined", "changeme", "required"})
 
@@ -321,9 +327,13 @@ def redact_secrets(text: str) -> tuple[str, int]:
     return "\n".join(pieces), count
 
 
-@lru_cache(maxsize=64)
+@lru_cache(maxsize=8)
 def redacted_text(text: str) -> str:
-    """`redact_secrets(text)`'s text, remembered: every seat of a request sends the same prompt."""
+    """`redact_secrets(text)`'s text, remembered: every seat of a request sends the same prompt.
+
+    Few entries: a prompt may hold a whole file, and only the seats of the requests in flight
+    share one.
+    """
     return redact_secrets(text)[0]
 
 
