@@ -22,8 +22,8 @@ from rapidfuzz import fuzz
 
 from orchestration.errors import UnusableAnswer
 from orchestration.findings import MergedFinding, Severity
+from orchestration.json_answers import extract_json
 from orchestration.merge import merged_sort_key, normalize_message
-from orchestration.parsing import extract_json
 
 Message = dict[str, str]
 CompleteChat = Callable[[list[Message]], Awaitable[str]]

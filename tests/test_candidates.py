@@ -16,13 +16,13 @@ from orchestration.candidates import (
     build_candidates,
     check_candidate,
     prepare_candidate,
-    relative_document_path,
-    run_validate_command,
 )
 from orchestration.config import PolicyConfig
 from orchestration.requests import SourceDocument
 from orchestration.results import StubLocation
 from orchestration.stubs import find_stub
+from orchestration.validation import relative_document_path, run_validate_command
+from tests.loop_watch import loop_gaps
 
 CLASS_SOURCE = (
     "class Calculator:\r\n"
@@ -360,26 +360,12 @@ async def test_building_candidates_leaves_the_event_loop_free() -> None:
     document = SourceDocument(path="calc.py", text=source)
     stub = stub_of(document, 2)
     codes = {f"seat{n}": f"def add(a, b):\n{body}    return a + b + {n}\n" for n in range(6)}
-    gaps: list[float] = []
-    done = anyio.Event()
-
-    async def tick() -> None:
-        last = time.perf_counter()
-        while not done.is_set():
-            await anyio.sleep(0.005)
-            now = time.perf_counter()
-            gaps.append(now - last)
-            last = now
-
-    async with anyio.create_task_group() as group:
-        group.start_soon(tick)
-        await anyio.sleep(0.02)
+    async with loop_gaps() as gaps:
         started = time.perf_counter()
         candidates = await build_candidates(
             document, stub, codes, weights={}, policy=PolicyConfig(), workspace=None
         )
         elapsed = time.perf_counter() - started
-        done.set()
     assert len(candidates) == 6 and all(candidate.valid for candidate in candidates)
     assert elapsed > 0.2, f"too little work to tell ({elapsed:.2f} s)"
     assert max(gaps) < elapsed / 3, f"the loop stalled {max(gaps):.2f} s of {elapsed:.2f} s"

@@ -20,6 +20,7 @@ import pytest
 from orchestration import local_panel, local_runtime
 from orchestration.config import ChorusConfig, ModelConfig, PolicyConfig, parse_config
 from orchestration.errors import NoPanelError, ProviderError
+from orchestration.json_answers import extract_json
 from orchestration.local_model import local_extra_installed
 from orchestration.local_panel import (
     LOCAL_MODEL_ID,
@@ -29,7 +30,6 @@ from orchestration.local_panel import (
     provider_keys_present,
 )
 from orchestration.local_runtime import local_endpoint, stop_local_server
-from orchestration.parsing import extract_json
 from orchestration.privacy import OPEN_GATE
 from orchestration.requests import ReviewRequest, SourceDocument
 from orchestration.review import review_selection

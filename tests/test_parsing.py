@@ -10,7 +10,8 @@ import pytest
 from orchestration.arbiter import parse_arbiter_answer
 from orchestration.errors import UnusableAnswer
 from orchestration.findings import Category, Finding, Fix, Severity
-from orchestration.parsing import extract_json, parse_explanation, parse_implementation, parse_review
+from orchestration.json_answers import extract_json
+from orchestration.parsing import parse_explanation, parse_implementation, parse_review
 
 
 def review(text: str, start_line: int = 1, end_line: int = 20, seat: str = "seat") -> list[Finding]:
