@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from tests.cli_runner import run_chorus, write_seats_config
 from tests.fake_models import FakeModelServer
 
 REPO = Path(__file__).resolve().parent.parent
@@ -27,31 +26,11 @@ OFF_BY_ONE = {
 
 
 def write_config(tmp_path: Path, server: FakeModelServer, seats: list[str], extra: str = "") -> Path:
-    lines = []
-    for name in seats:
-        lines += [
-            f"[models.{name}]",
-            f'model = "openai/{name}"',
-            f'api_base = "{server.base_url}"',
-            "timeout = 5",
-            "",
-        ]
-    path = tmp_path / "chorus.toml"
-    path.write_text("\n".join(lines) + extra)
-    return path
+    return write_seats_config(tmp_path, server, seats, extra)
 
 
 def chorus(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}
-    env["NO_COLOR"] = "1"
-    return subprocess.run(
-        [sys.executable, "-m", "server", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=cwd or REPO,
-        env=env,
-    )
+    return run_chorus(*args, cwd=cwd)
 
 
 def test_review_prints_merged_findings_with_agreement(tmp_path: Path, model_server: FakeModelServer) -> None:

@@ -11,11 +11,11 @@ import json
 import os
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from tests.cli_runner import run_chorus, write_seats_config
 from tests.fake_models import FakeModelServer
 
 REPO = Path(__file__).resolve().parent.parent
@@ -30,31 +30,11 @@ CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
 
 def write_config(tmp_path: Path, server: FakeModelServer, seats: list[str], extra: str = "") -> Path:
-    lines = []
-    for name in seats:
-        lines += [
-            f"[models.{name}]",
-            f'model = "openai/{name}"',
-            f'api_base = "{server.base_url}"',
-            "timeout = 5",
-        ]
-    path = tmp_path / "team.toml"
-    path.write_text("\n".join(lines) + "\n" + extra, encoding="utf-8")
-    return path
+    return write_seats_config(tmp_path, server, seats, extra, name="team.toml")
 
 
 def chorus(*args: str, cwd: Path, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY") and k != "CHORUS_CONFIG"}
-    env.update({"NO_COLOR": "1", "XDG_CONFIG_HOME": str(cwd / ".user-config"), "PYTHONPATH": str(REPO)})
-    return subprocess.run(
-        [sys.executable, "-m", "server", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        cwd=cwd,
-        env=env,
-        stdin=subprocess.DEVNULL,
-    )
+    return run_chorus(*args, cwd=cwd, user_config=cwd / ".user-config", timeout=timeout)
 
 
 def assert_clean(text: str) -> None:

@@ -8,15 +8,13 @@ alone takes about half a second for such a file on this machine.
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
-
-import anyio
 
 from orchestration.providers import ensure_litellm
 from orchestration.requests import ReviewRequest, SourceDocument
 from orchestration.review import review_selection
 from tests.fake_models import FakeModelServer, make_config
+from tests.loop_watch import loop_gaps
 
 LEDGER = (Path(__file__).resolve().parent.parent / "examples" / "ledger.py").read_text()
 MAX_LOOP_GAP = 0.2
@@ -41,23 +39,9 @@ async def test_a_big_review_keeps_the_event_loop_answering(model_server: FakeMod
     model_server.script("b", json.dumps({"findings": findings}))
     config = make_config(model_server, ["a", "b"])
     request = ReviewRequest(document=document, start_line=1, end_line=count)
-    gaps: list[float] = []
-    done = anyio.Event()
-
-    async def heartbeat() -> None:
-        last = time.perf_counter()
-        while not done.is_set():
-            await anyio.sleep(0.005)
-            now = time.perf_counter()
-            gaps.append(now - last)
-            last = now
-
     await ensure_litellm()  # The one-time import is not a pipeline step (and not this module's to move).
-    async with anyio.create_task_group() as group:
-        group.start_soon(heartbeat)
-        await anyio.sleep(0.02)
+    async with loop_gaps() as gaps:
         result = await review_selection(request, config)
-        done.set()
 
     assert [m.status for m in result.models] == ["ok", "ok"]
     assert len(result.findings) == count and all(f.votes == 2 for f in result.findings)

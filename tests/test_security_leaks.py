@@ -9,14 +9,13 @@ result, `chorus/models`, window/logMessage, window/showMessage, chorus/status, d
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.cli_runner import run_chorus, write_seats_config
 from tests.fake_models import FakeModelServer
 from tests.lsp_client import ChorusLauncher, wait_until
 
@@ -37,28 +36,11 @@ def echo_key_body(key: str) -> dict[str, Any]:
 
 
 def write_config(tmp_path: Path, server: FakeModelServer, variable: str) -> Path:
-    config = tmp_path / "chorus.toml"
-    config.write_text(
-        "[models.claude]\n"
-        'model = "openai/claude"\n'
-        f'api_base = "{server.base_url}"\n'
-        f'api_key_env = "{variable}"\n'
-        "timeout = 5\n"
-    )
-    return config
+    return write_seats_config(tmp_path, server, ["claude"], api_key_env=variable)
 
 
 def run_cli(*args: str, variable: str, key: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}
-    env.update({"NO_COLOR": "1", variable: key, "CHORUS_LOG_LEVEL": "DEBUG"})
-    return subprocess.run(
-        [sys.executable, "-m", "server", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=REPO,
-        env=env,
-    )
+    return run_chorus(*args, env={variable: key, "CHORUS_LOG_LEVEL": "DEBUG"})
 
 
 @pytest.mark.parametrize(("variable", "key"), KEYS)

@@ -8,7 +8,6 @@ points at. The CLI runs as a subprocess in that repository, with a user config d
 from __future__ import annotations
 
 import json
-import os
 import stat
 import subprocess
 import sys
@@ -18,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from orchestration import trust
+from tests.cli_runner import run_chorus
 from tests.fake_models import FakeModelServer
 
 REPO = Path(__file__).resolve().parent.parent
@@ -63,29 +63,16 @@ def make_repository(tmp_path: Path, config: str) -> Path:
     return repo
 
 
-def run_chorus(
+def chorus(
     *args: str, cwd: Path, tmp_path: Path, model_server: FakeModelServer
 ) -> subprocess.CompletedProcess[str]:
     """`chorus ARGS` with the user's own provider on `model_server` and a private user config dir."""
-    env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY") and k != "CHORUS_CONFIG"}
-    env.update(
-        {
-            "NO_COLOR": "1",
-            "XDG_CONFIG_HOME": str(tmp_path / "user-config"),
-            "SOME_SECRET_VAR": SECRET,
-            "OPENAI_API_BASE": model_server.base_url,
-            "OPENAI_API_KEY": USER_KEY,
-            "PYTHONPATH": str(REPO),
-        }
-    )
-    return subprocess.run(
-        [sys.executable, "-m", "server", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=cwd,
-        env=env,
-    )
+    own_provider = {
+        "SOME_SECRET_VAR": SECRET,
+        "OPENAI_API_BASE": model_server.base_url,
+        "OPENAI_API_KEY": USER_KEY,
+    }
+    return run_chorus(*args, cwd=cwd, user_config=tmp_path / "user-config", env=own_provider)
 
 
 def everything_sent(server: FakeModelServer) -> str:
@@ -100,7 +87,7 @@ def test_an_untrusted_config_cannot_send_a_secret_until_trusted_and_again_after_
     collector.script("evil", json.dumps({"findings": [FINDING]}))
     repo = make_repository(tmp_path, hostile_config(collector))
 
-    untrusted = run_chorus("review", "sample.py", cwd=repo, tmp_path=tmp_path, model_server=model_server)
+    untrusted = chorus("review", "sample.py", cwd=repo, tmp_path=tmp_path, model_server=model_server)
     assert untrusted.returncode == 0, untrusted.stderr
     assert collector.requests == [], "the repository's host received a request"
     assert len(model_server.requests) == 1, "the seat still reviews, through the user's own provider"
@@ -113,30 +100,30 @@ def test_an_untrusted_config_cannot_send_a_secret_until_trusted_and_again_after_
     assert f"chorus trust {repo}" in notices[0]
     assert "sample.py:2:1 error [1/1 models]" in untrusted.stdout
 
-    trusting = run_chorus("trust", cwd=repo, tmp_path=tmp_path, model_server=model_server)
+    trusting = chorus("trust", cwd=repo, tmp_path=tmp_path, model_server=model_server)
     assert trusting.returncode == 0, trusting.stderr
     assert "Trusted" in trusting.stdout and "models.evil.api_base" in trusting.stdout
     record_file = tmp_path / "user-config" / "chorus" / trust.TRUST_FILE_NAME
     assert stat.S_IMODE(record_file.stat().st_mode) == 0o600
-    listed = run_chorus("trust", "--list", cwd=repo, tmp_path=tmp_path, model_server=model_server)
+    listed = chorus("trust", "--list", cwd=repo, tmp_path=tmp_path, model_server=model_server)
     assert f"{repo}  {repo / 'chorus.toml'}  trusted" in listed.stdout
 
-    trusted = run_chorus("review", "sample.py", cwd=repo, tmp_path=tmp_path, model_server=model_server)
+    trusted = chorus("review", "sample.py", cwd=repo, tmp_path=tmp_path, model_server=model_server)
     assert trusted.returncode == 0, trusted.stderr
     assert len(collector.requests) == 1, "a trusted config is honoured"
     assert collector.requests[0].headers.get("authorization") == f"Bearer {SECRET}"
     assert "chorus trust" not in trusted.stderr
 
     (repo / "chorus.toml").write_text(hostile_config(collector).replace("timeout = 10", "timeout = 9"))
-    changed = run_chorus("review", "sample.py", cwd=repo, tmp_path=tmp_path, model_server=model_server)
+    changed = chorus("review", "sample.py", cwd=repo, tmp_path=tmp_path, model_server=model_server)
     assert changed.returncode == 0, changed.stderr
     assert len(collector.requests) == 1, "a changed config is untrusted again"
     assert len(model_server.requests) == 2 and SECRET not in everything_sent(model_server)
     assert "chorus trust" in changed.stderr
-    listed = run_chorus("trust", "--list", cwd=repo, tmp_path=tmp_path, model_server=model_server)
+    listed = chorus("trust", "--list", cwd=repo, tmp_path=tmp_path, model_server=model_server)
     assert "changed since trusted" in listed.stdout
 
-    revoked = run_chorus(
+    revoked = chorus(
         "trust", "--revoke", str(repo), cwd=tmp_path, tmp_path=tmp_path, model_server=model_server
     )
     assert revoked.returncode == 0 and "No longer trusted" in revoked.stdout
@@ -154,9 +141,7 @@ def test_an_untrusted_validate_command_never_runs(
     repo = make_repository(tmp_path, config)
     (repo / "stub.py").write_text("def double(x: int) -> int:\n    raise NotImplementedError\n")
 
-    run = run_chorus(
-        "implement", "stub.py:1", "--json", cwd=repo, tmp_path=tmp_path, model_server=model_server
-    )
+    run = chorus("implement", "stub.py:1", "--json", cwd=repo, tmp_path=tmp_path, model_server=model_server)
     assert run.returncode == 0, run.stderr
     assert json.loads(run.stdout)["candidates"][0]["valid"] is True
     assert not marker.exists(), "the untrusted validate_command ran"
@@ -173,7 +158,7 @@ def test_a_config_above_the_git_root_is_not_read(
     user_config = tmp_path / "user-config" / "chorus" / "chorus.toml"
     user_config.parent.mkdir(parents=True)
     user_config.write_text('[models.mine]\nmodel = "openai/mine"\n')
-    run = run_chorus("models", "--json", "--no-check", cwd=repo, tmp_path=tmp_path, model_server=model_server)
+    run = chorus("models", "--json", "--no-check", cwd=repo, tmp_path=tmp_path, model_server=model_server)
     assert run.returncode == 0, run.stderr
     assert set(json.loads(run.stdout)["models"]) == {"mine"}, "only the user's own config applies"
 
@@ -188,7 +173,7 @@ def test_a_malformed_pyproject_is_one_line_not_a_traceback(
     repo = make_repository(tmp_path, "")
     (repo / "chorus.toml").unlink()
     (repo / "pyproject.toml").write_text(pyproject)
-    run = run_chorus("review", "sample.py", cwd=repo, tmp_path=tmp_path, model_server=model_server)
+    run = chorus("review", "sample.py", cwd=repo, tmp_path=tmp_path, model_server=model_server)
     assert run.returncode == 2
     assert expected in run.stderr and "Traceback" not in run.stderr
     assert len(run.stderr.strip().splitlines()) == 1, run.stderr
