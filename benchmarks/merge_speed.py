@@ -15,8 +15,8 @@ import random
 import time
 
 from benchmarks import Measurement, ScenarioResult, Settings, median
-from orchestration.findings import Category, Finding, Fix, Severity
-from orchestration.merge import merge_findings
+from orchestration.merge.consensus import merge_findings
+from orchestration.types.findings import Category, Finding, Fix, Severity
 
 SEATS = [f"seat{index}" for index in range(10)]
 TARGET_MS = 100.0

@@ -62,7 +62,7 @@ def adversarial_text(size: int = SIZE) -> str:
 
 def time_redaction(text: str, runs: int) -> list[float]:
     """Seconds `redact_secrets(text)` took, `runs` times."""
-    from orchestration.privacy import redact_secrets
+    from orchestration.privacy.gate import redact_secrets
 
     timings = []
     for _ in range(runs):

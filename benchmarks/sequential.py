@@ -13,13 +13,13 @@ import time
 from benchmarks import Measurement, ScenarioResult, Settings, median
 from benchmarks.model_host import ModelHost
 from benchmarks.workload import REVIEW_LAST, SOURCE, script_panel
-from orchestration.config import ModelConfig
-from orchestration.merge import merge_findings
-from orchestration.parsing import parse_review
-from orchestration.privacy import OPEN_GATE
-from orchestration.prompts import review_messages
-from orchestration.providers import close_clients, complete_chat, ensure_litellm
-from orchestration.requests import ReviewRequest, SourceDocument
+from orchestration.answers.parsing import parse_review
+from orchestration.answers.prompts import review_messages
+from orchestration.merge.consensus import merge_findings
+from orchestration.privacy.gate import OPEN_GATE
+from orchestration.providers.chat import close_clients, complete_chat, ensure_litellm
+from orchestration.types.config import ModelConfig
+from orchestration.types.requests import ReviewRequest, SourceDocument
 
 LATENCIES = {"seq_200ms": 0.2, "seq_400ms": 0.4, "seq_800ms": 0.8}
 

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from orchestration.candidates import apply_candidate
-from orchestration.findings import Fix, MergedFinding, RankedFix
-from orchestration.requests import LINE_BREAK, SourceDocument
-from orchestration.results import ExplainResult, ImplementCandidate, ImplementResult, ReviewResult
+from orchestration.code.candidates import apply_candidate
+from orchestration.types.findings import Fix, MergedFinding, RankedFix
+from orchestration.types.requests import LINE_BREAK, SourceDocument
+from orchestration.types.results import ExplainResult, ImplementCandidate, ImplementResult, ReviewResult
 
 JSON = dict[str, Any]
 

@@ -2,7 +2,7 @@
 
 `serve` speaks JSON-RPC on stdio (or `--tcp HOST:PORT` for debugging; a bad address or a port
 that cannot be bound is a one-line error, exit 2). Every other
-subcommand (review, implement, explain, models) lives in `orchestration.cli`.
+subcommand (review, implement, explain, models) lives in `faces.cli.main`.
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ def main(argv: list[str] | None = None) -> None:
         except OSError as error:
             serve.exit(2, f"chorus serve: cannot listen on {options.tcp}: {error.strerror or error}\n")
         return
-    from orchestration.cli import build_parser, run_cli
+    from faces.cli.main import build_parser, run_cli
 
     sys.exit(run_cli(args, build_parser()))
 

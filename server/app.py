@@ -19,7 +19,7 @@ from lsprotocol import types
 from pygls.capabilities import get_capability
 from pygls.lsp.server import LanguageServer
 
-from orchestration.providers import close_clients
+from orchestration.providers.chat import close_clients
 from server import __version__
 from server.features.configuration import SettingsState
 from server.features.documents import DocumentState

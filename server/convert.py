@@ -14,8 +14,8 @@ from typing import Any, TypeVar
 from lsprotocol import converters, types
 from pygls.workspace.position_codec import PositionCodec
 
-from orchestration.errors import InputError
-from orchestration.requests import DiagnosticInput, SourceDocument
+from orchestration.types.errors import InputError
+from orchestration.types.requests import DiagnosticInput, SourceDocument
 from server.staleness import iter_ranges
 
 JSON = dict[str, Any]

@@ -22,8 +22,8 @@ from typing import TYPE_CHECKING, Any
 import anyio
 from lsprotocol import types
 
-from orchestration.errors import InputError
-from orchestration.requests import LINE_BREAK
+from orchestration.types.errors import InputError
+from orchestration.types.requests import LINE_BREAK
 from server.convert import structure
 from server.features.documents import max_file_bytes, read_closed_document
 from server.staleness import EditLog, LineEdit

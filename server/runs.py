@@ -16,11 +16,11 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from lsprotocol import types
 from pygls.exceptions import JsonRpcException, JsonRpcInvalidParams
 
-from orchestration.config import ChorusConfig, Task
-from orchestration.errors import ChorusError, InputError
-from orchestration.fanout import take_turn
-from orchestration.panel import EventHandler, all_failed, failure_summary
-from orchestration.results import ExplainResult, ImplementResult, PanelEvent, ResultUpdate, ReviewResult
+from orchestration.panel.fanout import take_turn
+from orchestration.panel.seats import EventHandler, all_failed, failure_summary
+from orchestration.types.config import ChorusConfig, Task
+from orchestration.types.errors import ChorusError, InputError
+from orchestration.types.results import ExplainResult, ImplementResult, PanelEvent, ResultUpdate, ReviewResult
 from server.commands import one_line
 from server.features.progress import PanelProgress
 

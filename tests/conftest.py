@@ -43,7 +43,7 @@ def chorus(profile: str, tmp_path: Path, model_server: FakeModelServer) -> Choru
 async def _close_litellm_clients() -> AsyncIterator[None]:
     """Close litellm's cached async HTTP clients before each test's event loop ends."""
     yield
-    if "orchestration.providers" in sys.modules:
-        from orchestration.providers import close_clients
+    if "orchestration.providers.chat" in sys.modules:
+        from orchestration.providers.chat import close_clients
 
         await close_clients()

@@ -34,7 +34,7 @@ from typing import Any
 
 import anyio
 
-from orchestration.config import ChorusConfig, ModelConfig, PanelsConfig, PolicyConfig
+from orchestration.types.config import ChorusConfig, ModelConfig, PanelsConfig, PolicyConfig
 from tests.fake_model_http import (
     WILDCARD,
     ChatHandler,

@@ -25,7 +25,7 @@ from pygls.protocol import default_converter
 from pytest_lsp import ClientServerConfig, LanguageClient
 from pytest_lsp.client import register_lsp_features
 
-from orchestration.config import merge_settings
+from orchestration.types.config import merge_settings
 from tests.fake_models import FakeModelServer
 
 REPO_ROOT = Path(__file__).resolve().parent.parent

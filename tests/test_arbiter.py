@@ -8,7 +8,8 @@ import time
 import anyio
 import pytest
 
-from orchestration.arbiter import (
+from orchestration.merge.consensus import merge_findings
+from orchestration.panel.arbiter import (
     ARBITER_SCHEMA,
     CompleteChat,
     Message,
@@ -16,14 +17,13 @@ from orchestration.arbiter import (
     combine_explanations,
     synthesize_explanation,
 )
-from orchestration.errors import ProviderError, UnusableAnswer
-from orchestration.findings import Category, Finding, MergedFinding, Severity
-from orchestration.merge import merge_findings
-from orchestration.panel import ask_arbiter
-from orchestration.privacy import OPEN_GATE
-from orchestration.providers import ensure_litellm
-from orchestration.requests import ReviewRequest, SourceDocument
-from orchestration.review import review_selection
+from orchestration.panel.seats import ask_arbiter
+from orchestration.pipelines.review import review_selection
+from orchestration.privacy.gate import OPEN_GATE
+from orchestration.providers.chat import ensure_litellm
+from orchestration.types.errors import ProviderError, UnusableAnswer
+from orchestration.types.findings import Category, Finding, MergedFinding, Severity
+from orchestration.types.requests import ReviewRequest, SourceDocument
 from tests.fake_models import FakeModelServer, make_config
 
 CODE = "   3 | for i in range(len(items) + 1):\n   4 |     total += items[i]\n   5 |     avg = total / count"

@@ -11,17 +11,17 @@ from pathlib import Path
 import anyio
 import pytest
 
-from orchestration.candidates import (
+from orchestration.code.candidates import (
     apply_candidate,
     build_candidates,
     check_candidate,
     prepare_candidate,
 )
-from orchestration.config import PolicyConfig
-from orchestration.requests import SourceDocument
-from orchestration.results import StubLocation
-from orchestration.stubs import find_stub
-from orchestration.validation import relative_document_path, run_validate_command
+from orchestration.code.stubs import find_stub
+from orchestration.code.validation import relative_document_path, run_validate_command
+from orchestration.types.config import PolicyConfig
+from orchestration.types.requests import SourceDocument
+from orchestration.types.results import StubLocation
 from tests.loop_watch import loop_gaps
 
 CLASS_SOURCE = (

@@ -16,11 +16,11 @@ from typing import Any
 
 import pytest
 
-from orchestration.errors import InputError
-from orchestration.providers import ensure_litellm
-from orchestration.requests import ReviewRequest, SourceDocument
-from orchestration.results import ResultUpdate, SeatFinished, SeatStarted
-from orchestration.review import review_selection, stream_review
+from orchestration.pipelines.review import review_selection, stream_review
+from orchestration.providers.chat import ensure_litellm
+from orchestration.types.errors import InputError
+from orchestration.types.requests import ReviewRequest, SourceDocument
+from orchestration.types.results import ResultUpdate, SeatFinished, SeatStarted
 from tests.fake_models import FakeModelServer, RecordedRequest, make_config
 
 BUDGET = 1100

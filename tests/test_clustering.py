@@ -10,9 +10,9 @@ import random
 
 import pytest
 
-from orchestration.clustering import normalize_message, normalize_messages
-from orchestration.findings import Category, Finding, Fix, MergedFinding, Severity
-from orchestration.merge import merge_findings
+from orchestration.merge.clustering import normalize_message, normalize_messages
+from orchestration.merge.consensus import merge_findings
+from orchestration.types.findings import Category, Finding, Fix, MergedFinding, Severity
 
 _WORDS = (
     "off by one index error loop bound sql injection query user input none check missing file handle "

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from orchestration.config import (
+from orchestration.types.config import (
     DEFAULT_EXCLUDE,
     ConfigError,
     PolicyConfig,

@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 import time
 
-from orchestration.config import ChorusConfig
-from orchestration.explain import explain_diagnostics
-from orchestration.providers import ensure_litellm
-from orchestration.requests import DiagnosticInput, ExplainRequest, SourceDocument
+from orchestration.pipelines.explain import explain_diagnostics
+from orchestration.providers.chat import ensure_litellm
+from orchestration.types.config import ChorusConfig
+from orchestration.types.requests import DiagnosticInput, ExplainRequest, SourceDocument
 from tests.fake_models import FakeModelServer, make_config
 
 APP = """\

@@ -11,12 +11,12 @@ from typing import Any
 import anyio
 import pytest
 
-from orchestration.config import PolicyConfig
-from orchestration.errors import UnusableAnswer
-from orchestration.fanout import Seat, SeatAnswer, fan_out
-from orchestration.privacy import OPEN_GATE, register_secret
-from orchestration.providers import ensure_litellm
-from orchestration.results import SeatStarted
+from orchestration.panel.fanout import Seat, SeatAnswer, fan_out
+from orchestration.privacy.gate import OPEN_GATE, register_secret
+from orchestration.providers.chat import ensure_litellm
+from orchestration.types.config import PolicyConfig
+from orchestration.types.errors import UnusableAnswer
+from orchestration.types.results import SeatStarted
 from tests.fake_models import FakeModelServer, seat_config
 
 PROMPT = [{"role": "user", "content": "review: def f(): pass"}]

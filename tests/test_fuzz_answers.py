@@ -16,14 +16,14 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from orchestration.arbiter import parse_arbiter_answer
-from orchestration.errors import UnusableAnswer
-from orchestration.findings import Finding
+from orchestration.answers.parsing import parse_explanation, parse_implementation, parse_review
 from orchestration.machine_form import review_machine_form
-from orchestration.merge import merge_findings
-from orchestration.parsing import parse_explanation, parse_implementation, parse_review
-from orchestration.requests import SourceDocument
-from orchestration.results import ModelStatus, ReviewResult
+from orchestration.merge.consensus import merge_findings
+from orchestration.panel.arbiter import parse_arbiter_answer
+from orchestration.types.errors import UnusableAnswer
+from orchestration.types.findings import Finding
+from orchestration.types.requests import SourceDocument
+from orchestration.types.results import ModelStatus, ReviewResult
 
 CASES = {"raw_text": 2000, "json_answers": 2000, "panel": 1000, "other_parsers": 1500, "arbiter": 1500}
 """Examples per property."""

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from orchestration.errors import StubNotFoundError
-from orchestration.implement import implement_stub
-from orchestration.requests import ImplementRequest, SourceDocument
-from orchestration.results import ResultUpdate
+from orchestration.pipelines.implement import implement_stub
+from orchestration.types.errors import StubNotFoundError
+from orchestration.types.requests import ImplementRequest, SourceDocument
+from orchestration.types.results import ResultUpdate
 from tests.fake_models import FakeModelServer, make_config
 
 WINDOW = """\

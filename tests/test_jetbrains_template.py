@@ -22,8 +22,8 @@ import jsonschema
 import pytest
 from lsprotocol import types
 
-from orchestration.config import ChorusConfig, merge_settings, parse_config
-from orchestration.settings_schema import client_settings_schema, default_client_settings, render
+from orchestration.types.config import ChorusConfig, merge_settings, parse_config
+from orchestration.types.settings_schema import client_settings_schema, default_client_settings, render
 from tests.fake_models import FakeModelServer
 from tests.lsp4ij_client import REPO_ROOT, TEMPLATE_DIR, language_id_for, load, panel_answers, start_editor
 from tests.lsp_client import wait_until
@@ -76,7 +76,7 @@ def test_every_language_id_is_one_the_server_knows() -> None:
 def test_settings_schema_is_what_the_pydantic_models_generate() -> None:
     shipped = (TEMPLATE_DIR / "settings.schema.json").read_text(encoding="utf-8")
     assert json.loads(shipped) == client_settings_schema()
-    command = [sys.executable, "-m", "orchestration.settings_schema"]
+    command = [sys.executable, "-m", "orchestration.types.settings_schema"]
     printed = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, check=True, timeout=60)
     assert printed.stdout == shipped == render(client_settings_schema()), "regenerate settings.schema.json"
 

@@ -9,17 +9,17 @@ import json
 
 import pytest
 
-from orchestration.errors import InputError
-from orchestration.explain import explain_diagnostics
-from orchestration.implement import implement_stub
-from orchestration.requests import (
+from orchestration.pipelines.explain import explain_diagnostics
+from orchestration.pipelines.implement import implement_stub
+from orchestration.pipelines.review import review_selection
+from orchestration.types.errors import InputError
+from orchestration.types.requests import (
     DiagnosticInput,
     ExplainRequest,
     ImplementRequest,
     ReviewRequest,
     SourceDocument,
 )
-from orchestration.review import review_selection
 from tests.fake_models import FakeModelServer, make_config
 
 SAMPLE = "def mean(values):\n    total = 0\n    for v in values:\n        total += v\n"

@@ -14,8 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from orchestration.errors import ChorusError
-from orchestration.local_model import (
+from orchestration.providers.local_model import (
     MODEL_SIZE,
     ModelIntegrityError,
     assemble_model,
@@ -25,6 +24,7 @@ from orchestration.local_model import (
     sidecar_path,
     stderr_progress,
 )
+from orchestration.types.errors import ChorusError
 
 PART_CONTENTS = [b"GGUF-head:" + bytes(range(256)) * 3, b"middle-" * 500, b"tail\x00\xff" * 77]
 JOINED = b"".join(PART_CONTENTS)

@@ -17,22 +17,22 @@ from pathlib import Path
 import anyio
 import pytest
 
-from orchestration import local_panel, local_runtime
-from orchestration.config import ChorusConfig, ModelConfig, PolicyConfig, parse_config
-from orchestration.errors import NoPanelError, ProviderError
-from orchestration.json_answers import extract_json
-from orchestration.local_model import local_extra_installed
-from orchestration.local_panel import (
+from orchestration.answers.json_answers import extract_json
+from orchestration.pipelines.review import review_selection
+from orchestration.privacy.gate import OPEN_GATE
+from orchestration.providers import local_panel, local_runtime
+from orchestration.providers.local_model import local_extra_installed
+from orchestration.providers.local_panel import (
     LOCAL_MODEL_ID,
     LOCAL_NOTICE,
     choose_config,
     default_local_config,
     provider_keys_present,
 )
-from orchestration.local_runtime import local_endpoint, stop_local_server
-from orchestration.privacy import OPEN_GATE
-from orchestration.requests import ReviewRequest, SourceDocument
-from orchestration.review import review_selection
+from orchestration.providers.local_runtime import local_endpoint, stop_local_server
+from orchestration.types.config import ChorusConfig, ModelConfig, PolicyConfig, parse_config
+from orchestration.types.errors import NoPanelError, ProviderError
+from orchestration.types.requests import ReviewRequest, SourceDocument
 from tests.fake_models import FakeModelServer, seat_config
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -134,7 +134,7 @@ def local_server() -> Iterator[None]:
 @pytest.mark.local_model
 @requires_local_extra
 async def test_concurrent_first_callers_share_one_server_and_get_json() -> None:
-    from orchestration.providers import complete_chat
+    from orchestration.providers.chat import complete_chat
 
     local_runtime.configure_local_slots(3)
     seat = ModelConfig(model=LOCAL_MODEL_ID, temperature=0.0, max_tokens=40, timeout=240)
@@ -199,11 +199,11 @@ STDOUT_PROBE = textwrap.dedent(
     """\
     import json, os, sys, urllib.request
     import anyio
-    from orchestration.local_runtime import local_endpoint
+    from orchestration.providers.local_runtime import local_endpoint
 
     async def main():
         api_base, served = await local_endpoint("local/qwen2.5-coder-1.5b")
-        from orchestration import local_runtime
+        from orchestration.providers import local_runtime
         body = json.dumps({"model": served, "max_tokens": 8,
                            "messages": [{"role": "user", "content": "Say OK."}]}).encode()
         headers = {"Content-Type": "application/json",
@@ -294,7 +294,7 @@ async def test_the_local_server_refuses_requests_without_its_key_and_sends_no_op
 
 
 async def complete_chat_local() -> str:
-    from orchestration.providers import complete_chat
+    from orchestration.providers.chat import complete_chat
 
     seat = ModelConfig(model=LOCAL_MODEL_ID, temperature=0.0, max_tokens=4, timeout=240)
     return await complete_chat("local", seat, [{"role": "user", "content": "Say OK"}], gate=OPEN_GATE)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from orchestration.findings import Category, Fix, MergedFinding, ModelOpinion, RankedFix, Severity
+from orchestration.code.stubs import find_stub
 from orchestration.machine_form import (
     candidate_edit,
     finding_diagnostic,
@@ -12,9 +12,9 @@ from orchestration.machine_form import (
     implement_machine_form,
     lines_with_ends,
 )
-from orchestration.requests import SourceDocument
-from orchestration.results import ImplementCandidate, ImplementResult, ModelStatus, StubLocation
-from orchestration.stubs import find_stub
+from orchestration.types.findings import Category, Fix, MergedFinding, ModelOpinion, RankedFix, Severity
+from orchestration.types.requests import SourceDocument
+from orchestration.types.results import ImplementCandidate, ImplementResult, ModelStatus, StubLocation
 
 
 def apply_edit(text: str, edit: dict[str, Any]) -> str:

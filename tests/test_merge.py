@@ -7,8 +7,16 @@ import time
 
 import pytest
 
-from orchestration.findings import Category, Finding, Fix, MergedFinding, ModelOpinion, RankedFix, Severity
-from orchestration.merge import merge_findings, normalize_message, rank_fixes
+from orchestration.merge.consensus import merge_findings, normalize_message, rank_fixes
+from orchestration.types.findings import (
+    Category,
+    Finding,
+    Fix,
+    MergedFinding,
+    ModelOpinion,
+    RankedFix,
+    Severity,
+)
 
 
 def finding(

@@ -10,9 +10,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from orchestration.providers import ensure_litellm
-from orchestration.requests import ReviewRequest, SourceDocument
-from orchestration.review import review_selection
+from orchestration.pipelines.review import review_selection
+from orchestration.providers.chat import ensure_litellm
+from orchestration.types.requests import ReviewRequest, SourceDocument
 from tests.fake_models import FakeModelServer, make_config
 from tests.loop_watch import loop_gaps
 

@@ -7,11 +7,11 @@ from typing import Any
 
 import pytest
 
-from orchestration.arbiter import parse_arbiter_answer
-from orchestration.errors import UnusableAnswer
-from orchestration.findings import Category, Finding, Fix, Severity
-from orchestration.json_answers import extract_json
-from orchestration.parsing import parse_explanation, parse_implementation, parse_review
+from orchestration.answers.json_answers import extract_json
+from orchestration.answers.parsing import parse_explanation, parse_implementation, parse_review
+from orchestration.panel.arbiter import parse_arbiter_answer
+from orchestration.types.errors import UnusableAnswer
+from orchestration.types.findings import Category, Finding, Fix, Severity
 
 
 def review(text: str, start_line: int = 1, end_line: int = 20, seat: str = "seat") -> list[Finding]:

@@ -6,9 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from orchestration.config import PolicyConfig
-from orchestration.errors import ExcludedFileError
-from orchestration.privacy import (
+from orchestration.privacy.gate import (
     check_not_excluded,
     excluded_patterns,
     is_local_only,
@@ -16,6 +14,8 @@ from orchestration.privacy import (
     redact_secrets,
     scrub_secrets,
 )
+from orchestration.types.config import PolicyConfig
+from orchestration.types.errors import ExcludedFileError
 
 RSA_KEY = "\n".join(
     [

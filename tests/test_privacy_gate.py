@@ -14,12 +14,12 @@ from pathlib import Path
 
 import pytest
 
-from orchestration.config import ModelConfig, PolicyConfig
-from orchestration.errors import ExcludedFileError
-from orchestration.explain import explain_diagnostics
-from orchestration.privacy import check_not_excluded, is_local_model, is_loopback_url
-from orchestration.requests import DiagnosticInput, ExplainRequest, ReviewRequest, SourceDocument
-from orchestration.review import review_selection
+from orchestration.pipelines.explain import explain_diagnostics
+from orchestration.pipelines.review import review_selection
+from orchestration.privacy.gate import check_not_excluded, is_local_model, is_loopback_url
+from orchestration.types.config import ModelConfig, PolicyConfig
+from orchestration.types.errors import ExcludedFileError
+from orchestration.types.requests import DiagnosticInput, ExplainRequest, ReviewRequest, SourceDocument
 from tests.fake_models import FakeModelServer, make_config, seat_config
 
 AWS_KEY = "AKIA" + "IOSFODNN7EXAMPLE"

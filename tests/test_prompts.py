@@ -8,9 +8,8 @@ from typing import Any
 import jsonschema
 import pytest
 
-from orchestration.findings import Finding, Fix, Severity
-from orchestration.parsing import parse_explanation, parse_implementation, parse_review
-from orchestration.prompts import (
+from orchestration.answers.parsing import parse_explanation, parse_implementation, parse_review
+from orchestration.answers.prompts import (
     EXPLAIN_SCHEMA,
     IMPLEMENT_SCHEMA,
     REVIEW_SCHEMA,
@@ -20,14 +19,15 @@ from orchestration.prompts import (
     number_lines,
     review_messages,
 )
-from orchestration.requests import (
+from orchestration.types.findings import Finding, Fix, Severity
+from orchestration.types.requests import (
     DiagnosticInput,
     ExplainRequest,
     ImplementRequest,
     ReviewRequest,
     SourceDocument,
 )
-from orchestration.results import StubLocation
+from orchestration.types.results import StubLocation
 
 LONG_FILE = "\n".join(f"value_{number} = {number}" for number in range(1, 301)) + "\n"
 

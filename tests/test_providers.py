@@ -9,10 +9,10 @@ import time
 import anyio
 import pytest
 
-from orchestration.config import ModelConfig
-from orchestration.errors import ProviderError
-from orchestration.privacy import OPEN_GATE
-from orchestration.providers import complete_chat, ensure_litellm, litellm_loaded
+from orchestration.privacy.gate import OPEN_GATE
+from orchestration.providers.chat import complete_chat, ensure_litellm, litellm_loaded
+from orchestration.types.config import ModelConfig
+from orchestration.types.errors import ProviderError
 from tests.fake_model_http import error_body
 from tests.fake_model_scripts import CLOSE_CONNECTION, HEADERS_KEY, UNREADABLE_BODY
 from tests.fake_models import REPO_ROOT_HINT, FakeModelServer, Script, seat_config
@@ -156,10 +156,10 @@ async def test_cancelling_the_caller_closes_the_http_connection(model_server: Fa
 def test_nothing_reaches_stdout_when_calls_fail() -> None:
     script = """
 import anyio
-from orchestration.config import ModelConfig
-from orchestration.errors import ProviderError
-from orchestration.privacy import OPEN_GATE
-from orchestration.providers import complete_chat, close_clients
+from orchestration.types.config import ModelConfig
+from orchestration.types.errors import ProviderError
+from orchestration.privacy.gate import OPEN_GATE
+from orchestration.providers.chat import complete_chat, close_clients
 
 async def main():
     for base in ("http://127.0.0.1:1/v1", None):
@@ -243,13 +243,13 @@ async def test_a_connection_closed_without_an_answer_is_not_called_http_500(
 
 
 def test_the_local_server_key_is_random_per_process_and_never_printed() -> None:
-    from orchestration.secrets import scrub_secrets
+    from orchestration.privacy.secrets import scrub_secrets
 
-    local_runtime = pytest.importorskip("orchestration.local_runtime")
+    local_runtime = pytest.importorskip("orchestration.providers.local_runtime")
     key = local_runtime.local_api_key()
     assert len(key) >= 32
     assert key not in scrub_secrets(f"local server answered 401 for key {key}")
-    script = "from orchestration.local_runtime import local_api_key; print(local_api_key())"
+    script = "from orchestration.providers.local_runtime import local_api_key; print(local_api_key())"
     other = subprocess.run(
         [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, cwd=REPO_ROOT_HINT
     )

@@ -8,8 +8,8 @@ import time
 
 import pytest
 
-from orchestration.privacy import redact_secrets, register_secret, scrub_secrets
-from orchestration.secrets import CHUNK_CHARS
+from orchestration.privacy.gate import redact_secrets, register_secret, scrub_secrets
+from orchestration.privacy.secrets import CHUNK_CHARS
 
 AZURE_KEY = base64.b64encode(bytes(range(64))).decode()  # 88 characters, as Azure's keys are.
 

@@ -9,17 +9,17 @@ from __future__ import annotations
 
 import json
 
-from orchestration.explain import explain_diagnostics
-from orchestration.implement import implement_stub
-from orchestration.requests import (
+from orchestration.pipelines.explain import explain_diagnostics
+from orchestration.pipelines.implement import implement_stub
+from orchestration.pipelines.review import review_selection, stream_review
+from orchestration.types.requests import (
     DiagnosticInput,
     ExplainRequest,
     ImplementRequest,
     ReviewRequest,
     SourceDocument,
 )
-from orchestration.results import ResultUpdate
-from orchestration.review import review_selection, stream_review
+from orchestration.types.results import ResultUpdate
 from tests.fake_models import FakeModelServer, make_config
 
 SECRET = "hunter2xyz"

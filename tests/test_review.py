@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from orchestration.errors import ExcludedFileError, NoPanelError
-from orchestration.providers import ensure_litellm
-from orchestration.requests import ReviewRequest, SourceDocument
-from orchestration.results import ResultUpdate, SeatFinished, SeatStarted
-from orchestration.review import review_selection, stream_review
+from orchestration.pipelines.review import review_selection, stream_review
+from orchestration.providers.chat import ensure_litellm
+from orchestration.types.errors import ExcludedFileError, NoPanelError
+from orchestration.types.requests import ReviewRequest, SourceDocument
+from orchestration.types.results import ResultUpdate, SeatFinished, SeatStarted
 from tests.fake_models import FakeModelServer, make_config
 
 LEDGER = (Path(__file__).resolve().parent.parent / "examples" / "ledger.py").read_text()

@@ -37,7 +37,7 @@ from orchestration.memory.records import (
 from orchestration.memory.settings import StoreConfig
 from orchestration.memory.store import Store
 from orchestration.memory.writer import StoreWriter
-from orchestration.privacy import register_secret
+from orchestration.privacy.gate import register_secret
 from tests.postgres import SKIP_REASON, PostgresServer, find_bindir
 
 DAY = 86400.0

@@ -6,8 +6,8 @@ import time
 
 import pytest
 
-from orchestration.requests import SourceDocument
-from orchestration.stubs import find_stub, stub_at, syntax_problems
+from orchestration.code.stubs import find_stub, stub_at, syntax_problems
+from orchestration.types.requests import SourceDocument
 
 PYTHON = '''\
 import abc

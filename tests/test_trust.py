@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from orchestration import trust
+from orchestration.privacy import trust
 from tests.cli_runner import run_chorus
 from tests.fake_models import FakeModelServer
 

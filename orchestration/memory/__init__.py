@@ -6,8 +6,8 @@ versioned migrations (`migrations/`, Alembic, run on open), the off-loop writer 
 come out (`records`). Embedded default: SQLite in WAL mode under the platformdirs user data dir;
 team backend: PostgreSQL via psycopg 3, same schema.
 
-May import: `orchestration.config`, `orchestration.errors`, `orchestration.privacy`, SQLAlchemy,
-Alembic, psycopg, cryptography, platformdirs, pydantic. Never `server/`, the CLI, or an editor
-library. This module imports nothing, so `orchestration.config` can import `memory.settings`
+May import: `orchestration.types.config`, `orchestration.types.errors`, `orchestration.privacy.gate`,
+SQLAlchemy, Alembic, psycopg, cryptography, platformdirs, pydantic. Never `server/`, the CLI, or an editor
+library. This module imports nothing, so `orchestration.types.config` can import `memory.settings`
 without a cycle.
 """

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from orchestration.errors import ChorusError
-from orchestration.privacy import scrub_secrets
+from orchestration.privacy.gate import scrub_secrets
+from orchestration.types.errors import ChorusError
 
 
 class StoreError(ChorusError):

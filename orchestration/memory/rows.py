@@ -32,7 +32,7 @@ from orchestration.memory.records import (
     StoreWrite,
     Suppression,
 )
-from orchestration.privacy import scrub_secrets
+from orchestration.privacy.gate import scrub_secrets
 
 HOST: Final = socket.gethostname()[:255]
 R = TypeVar("R", bound=StoreWrite)

@@ -1,6 +1,6 @@
 """`[store]`: where the memory lives, whether it keeps code, how long it keeps runs.
 
-Imports only pydantic and platformdirs so that `orchestration.config` can hang `StoreConfig` under
+Imports only pydantic and platformdirs so that `orchestration.types.config` can hang `StoreConfig` under
 `ChorusConfig.store` without an import cycle.
 """
 

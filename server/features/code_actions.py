@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING, Any
 from lsprotocol import types
 from pygls.exceptions import JsonRpcException
 
-from orchestration.errors import ChorusError
-from orchestration.stubs import find_stub
+from orchestration.code.stubs import find_stub
+from orchestration.types.errors import ChorusError
 from server.convert import short, strip_agreement, structure, unstructure
 from server.messages import DIAGNOSTIC_SOURCE, EXPLAIN_COMMAND, IMPLEMENT_COMMAND, REVIEW_COMMAND
 

@@ -33,10 +33,10 @@ import anyio
 from lsprotocol import types
 from pygls.uris import to_fs_path
 
-from orchestration.config import ChorusConfig, ConfigError, Task, load_layers, merge_settings
-from orchestration.errors import NoPanelError
-from orchestration.local_panel import choose_config
-from orchestration.providers import ensure_litellm
+from orchestration.providers.chat import ensure_litellm
+from orchestration.providers.local_panel import choose_config
+from orchestration.types.config import ChorusConfig, ConfigError, Task, load_layers, merge_settings
+from orchestration.types.errors import NoPanelError
 from server.messages import CONFIG_SECTION
 
 if TYPE_CHECKING:

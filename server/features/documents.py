@@ -23,9 +23,9 @@ from lsprotocol import types
 from pygls.uris import to_fs_path
 from pygls.workspace.position_codec import PositionCodec
 
-from orchestration.config import PolicyConfig
-from orchestration.errors import InputError
-from orchestration.requests import SourceDocument
+from orchestration.types.config import PolicyConfig
+from orchestration.types.errors import InputError
+from orchestration.types.requests import SourceDocument
 from server.convert import to_client_units
 from server.messages import DIAGNOSTIC_SOURCE
 from server.staleness import EVERYTHING, EditLog, LineEdit, carry_through, line_edit_for, range_lines

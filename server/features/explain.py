@@ -22,10 +22,10 @@ from lsprotocol import types
 from platformdirs import user_cache_path
 from pygls.uris import from_fs_path
 
-from orchestration.explain import explain_diagnostics
 from orchestration.machine_form import explain_machine_form
-from orchestration.requests import ExplainRequest
-from orchestration.results import ExplainResult
+from orchestration.pipelines.explain import explain_diagnostics
+from orchestration.types.requests import ExplainRequest
+from orchestration.types.results import ExplainResult
 from server.app import ChorusLanguageServer
 from server.commands import Argument, check_arguments
 from server.convert import diagnostic_input, lines_within, selection_lines, structure, unstructure

@@ -14,10 +14,10 @@ from typing import Any
 
 from lsprotocol import types
 
-from orchestration.implement import implement_stub
 from orchestration.machine_form import implement_machine_form
-from orchestration.requests import ImplementRequest
-from orchestration.results import ImplementResult
+from orchestration.pipelines.implement import implement_stub
+from orchestration.types.requests import ImplementRequest
+from orchestration.types.results import ImplementResult
 from server.app import ChorusLanguageServer
 from server.commands import Argument, check_arguments
 from server.convert import lines_within, structure, unstructure

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from orchestration.config import ChorusConfig, Task
-from orchestration.providers import litellm_loaded
+from orchestration.providers.chat import litellm_loaded
+from orchestration.types.config import ChorusConfig, Task
 from server.messages import MODELS, ModelsParams
 
 if TYPE_CHECKING:

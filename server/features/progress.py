@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 import anyio
 from lsprotocol import types
 
-from orchestration.results import ModelStatus, PanelEvent, SeatFinished, SeatStarted
+from orchestration.types.results import ModelStatus, PanelEvent, SeatFinished, SeatStarted
 from server.messages import STATUS, StatusParams
 
 if TYPE_CHECKING:

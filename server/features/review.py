@@ -15,9 +15,9 @@ from typing import Any
 from lsprotocol import types
 
 from orchestration.machine_form import review_machine_form
-from orchestration.requests import ReviewRequest
-from orchestration.results import ReviewResult
-from orchestration.review import review_selection
+from orchestration.pipelines.review import review_selection
+from orchestration.types.requests import ReviewRequest
+from orchestration.types.results import ReviewResult
 from server.app import ChorusLanguageServer
 from server.commands import Argument, check_arguments
 from server.convert import lines_within, selection_lines

@@ -1,0 +1,70 @@
+"""`chorus models`: show who sits on which panel, and check each seat with a live call."""
+
+from __future__ import annotations
+
+import anyio
+from rich.console import Console
+from rich.table import Table
+
+from faces.cli.terminal import say, shown
+from orchestration.privacy.gate import PrivacyGate
+from orchestration.providers.chat import complete_chat, ensure_litellm
+from orchestration.types.config import ChorusConfig
+from orchestration.types.errors import ProviderError
+from orchestration.types.results import ModelStatus
+
+PING = [{"role": "user", "content": "Reply with the single word OK."}]
+CHECK_TIMEOUT = 30.0
+
+
+async def check_model(name: str, config: ChorusConfig) -> ModelStatus:
+    """Send one tiny prompt to a seat; report whether and how fast it answered."""
+    seat = config.models[name]
+    quick = seat.model_copy(update={"timeout": min(seat.timeout, CHECK_TIMEOUT), "max_tokens": 8})
+    started = anyio.current_time()
+    try:
+        await complete_chat(name, quick, PING, gate=PrivacyGate.without_file(config.policy))
+    except ProviderError as error:
+        state = "timeout" if error.kind == "timeout" else "error"
+        return ModelStatus(name=name, model=seat.model, status=state, error=str(error))
+    latency = round((anyio.current_time() - started) * 1000, 1)
+    return ModelStatus(name=name, model=seat.model, status="ok", latency_ms=latency)
+
+
+async def check_models(config: ChorusConfig) -> list[ModelStatus]:
+    """Check every configured seat at once, in config order."""
+    await ensure_litellm()
+    results: dict[str, ModelStatus] = {}
+
+    async def check(name: str) -> None:
+        results[name] = await check_model(name, config)
+
+    async with anyio.create_task_group() as group:
+        for name in config.models:
+            group.start_soon(check, name)
+    return [results[name] for name in config.models]
+
+
+def render_panel(
+    console: Console, config: ChorusConfig, statuses: list[ModelStatus] | None, notice: str | None
+) -> None:
+    """A table of seats: model id, panels, weight, and the live check's outcome."""
+    if notice:
+        say(console, "[bold cyan]note:[/] {}", notice)
+    checked = {s.name: s for s in statuses or []}
+    table = Table(title="Chorus panel")
+    for column in ("seat", "model", "panels", "weight", "check"):
+        table.add_column(column)
+    for name, seat in config.models.items():
+        panels = [task for task in ("review", "implement", "explain") if name in config.panel_for(task)]
+        if config.panels.arbiter == name:
+            panels.append("arbiter")
+        status = checked.get(name)
+        if status is None:
+            outcome = "not checked"
+        elif status.status == "ok":
+            outcome = f"[green]ok[/] {(status.latency_ms or 0) / 1000:.1f} s"
+        else:
+            outcome = f"[red]{shown(status.status)}[/] {shown(status.error or '')}"
+        table.add_row(shown(name), shown(seat.model), ", ".join(panels), f"{seat.weight:g}", outcome)
+    console.print(table)
