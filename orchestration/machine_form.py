@@ -1,20 +1,185 @@
-"""The machine form of results: plain JSON in LSP's shapes (0-based ranges).
+"""The machine form of results: plain JSON in LSP's shapes (0-based ranges), typed.
 
 `chorus ... --json` prints it and the language server structures it into lsprotocol
 types, so both speak exactly the same language. Lines here become LSP positions:
-a fix replacing lines 5..7 becomes a TextEdit from (4, 0) to (7, 0).
+a fix replacing lines 5..7 becomes a TextEdit from (4, 0) to (7, 0). The shapes are
+TypedDicts (`ReviewForm`, `ImplementForm`, `ExplainForm` and their parts); `JSONObject`
+names what is left without a fixed shape: a JSON object a client sent.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypedDict, cast
 
 from orchestration.code.candidates import apply_candidate
 from orchestration.types.findings import Fix, MergedFinding, RankedFix
 from orchestration.types.requests import LINE_BREAK, SourceDocument
-from orchestration.types.results import ExplainResult, ImplementCandidate, ImplementResult, ReviewResult
+from orchestration.types.results import (
+    ExplainResult,
+    ImplementCandidate,
+    ImplementResult,
+    ModelStatus,
+    ReviewResult,
+    SeatState,
+)
 
-JSON = dict[str, Any]
+JSONObject = dict[str, Any]
+"""A JSON object of no fixed shape: settings or diagnostics a client sent, lsprotocol's unstructured form."""
+
+
+class PositionForm(TypedDict):
+    """An LSP Position: 0-based line, column in code points (the server converts to client units)."""
+
+    line: int
+    character: int
+
+
+class RangeForm(TypedDict):
+    """An LSP Range."""
+
+    start: PositionForm
+    end: PositionForm
+
+
+class TextEditForm(TypedDict):
+    """An LSP TextEdit."""
+
+    range: RangeForm
+    newText: str
+
+
+class WorkspaceEditForm(TypedDict):
+    """An LSP WorkspaceEdit with text edits per document URI."""
+
+    changes: dict[str, list[TextEditForm]]
+
+
+class FixForm(TextEditForm):
+    """A fix in a diagnostic's `data`: its TextEdit plus who proposed it."""
+
+    votes: int
+    models: list[str]
+
+
+class DiagnosticData(TypedDict):
+    """A Chorus diagnostic's `data`: the agreement behind it and the fixes on offer, best first."""
+
+    votes: int
+    panel: int
+    models: list[str]
+    verdict: str | None
+    fixes: list[FixForm]
+
+
+class LocationForm(TypedDict):
+    """An LSP Location."""
+
+    uri: str
+    range: RangeForm
+
+
+class RelatedInformationForm(TypedDict):
+    """One model's own words on a finding, as LSP DiagnosticRelatedInformation."""
+
+    location: LocationForm
+    message: str
+
+
+class DiagnosticForm(TypedDict):
+    """An LSP Diagnostic for one merged finding."""
+
+    range: RangeForm
+    severity: int
+    source: str
+    code: str
+    message: str
+    data: DiagnosticData
+    relatedInformation: list[RelatedInformationForm]
+
+
+class ModelForm(TypedDict):
+    """How one seat fared (`ModelStatus` as JSON)."""
+
+    name: str
+    model: str
+    status: SeatState
+    latency_ms: float | None
+    error: str | None
+
+
+class StubForm(TypedDict):
+    """The stub an implementation replaces (`StubLocation` as JSON, 1-based lines)."""
+
+    name: str
+    params: list[str]
+    start_line: int
+    end_line: int
+    language: str
+
+
+class ReviewForm(TypedDict):
+    """A review: the findings as diagnostics and how each seat fared."""
+
+    path: str
+    range: RangeForm
+    diagnostics: list[DiagnosticForm]
+    models: list[ModelForm]
+    arbiter: ModelForm | None
+    final: bool
+    notice: str | None
+
+
+class CandidateForm(TypedDict):
+    """One implementation candidate with the WorkspaceEdit that applies it."""
+
+    title: str
+    models: list[str]
+    votes: int
+    code: str
+    valid: bool
+    problems: list[str]
+    tests_passed: bool | None
+    edit: WorkspaceEditForm
+
+
+class ImplementForm(TypedDict):
+    """An implementation: the stub and its candidates, best first."""
+
+    path: str
+    stub: StubForm | None
+    candidates: list[CandidateForm]
+    models: list[ModelForm]
+    final: bool
+    notice: str | None
+
+
+class FixActionForm(TypedDict):
+    """A fix proposed with an explanation, as an LSP CodeAction."""
+
+    title: str
+    kind: str
+    edit: WorkspaceEditForm
+
+
+class ExplainForm(TypedDict):
+    """An explanation: markdown, the fixes as code actions, and how each seat fared."""
+
+    path: str
+    explanation: str
+    fixes: list[FixActionForm]
+    models: list[ModelForm]
+    arbiter: ModelForm | None
+    final: bool
+    notice: str | None
+
+
+MachineForm = ReviewForm | ImplementForm | ExplainForm
+"""What `--json` prints and the server sends, for any of the three tasks."""
+
+
+def model_form(status: ModelStatus) -> ModelForm:
+    """A seat's status as JSON (the keys are `ModelStatus`'s fields)."""
+    return cast(ModelForm, status.model_dump())
 
 
 def lines_with_ends(text: str) -> list[str]:
@@ -37,7 +202,7 @@ def newline_of(text: str) -> str:
     return "\r\n" if "\r\n" in text else "\n"
 
 
-def line_range(document: SourceDocument, start_line: int, end_line: int) -> JSON:
+def line_range(document: SourceDocument, start_line: int, end_line: int) -> RangeForm:
     """The LSP range covering lines `start_line..end_line` from the first to the last character."""
     lines = document.lines or [""]
     last = min(max(end_line, 1), len(lines))
@@ -48,7 +213,7 @@ def line_range(document: SourceDocument, start_line: int, end_line: int) -> JSON
     }
 
 
-def fix_text_edit(fix: Fix, document: SourceDocument) -> JSON:
+def fix_text_edit(fix: Fix, document: SourceDocument) -> TextEditForm:
     """A TextEdit replacing whole lines `fix.start_line..fix.end_line` with the replacement."""
     lines = document.lines
     newline = newline_of(document.text)
@@ -59,6 +224,7 @@ def fix_text_edit(fix: Fix, document: SourceDocument) -> JSON:
     if replacement and not replacement.endswith("\n"):
         replacement += "\n"
     ends_with_newline = document.text.endswith(("\n", "\r"))
+    end: PositionForm
     if last < total or ends_with_newline:
         end = {"line": last, "character": 0}
     else:
@@ -70,12 +236,12 @@ def fix_text_edit(fix: Fix, document: SourceDocument) -> JSON:
     }
 
 
-def ranked_fix_form(ranked: RankedFix, document: SourceDocument) -> JSON:
+def ranked_fix_form(ranked: RankedFix, document: SourceDocument) -> FixForm:
     """A fix inside a diagnostic's `data`: its edit plus who proposed it."""
     return {**fix_text_edit(ranked.fix, document), "votes": ranked.votes, "models": ranked.models}
 
 
-def finding_diagnostic(finding: MergedFinding, document: SourceDocument, uri: str = "") -> JSON:
+def finding_diagnostic(finding: MergedFinding, document: SourceDocument, uri: str = "") -> DiagnosticForm:
     """An LSP Diagnostic for one merged finding; the message leads with the agreement count."""
     where = line_range(document, finding.start_line, finding.end_line)
     return {
@@ -101,20 +267,22 @@ def finding_diagnostic(finding: MergedFinding, document: SourceDocument, uri: st
     }
 
 
-def review_machine_form(result: ReviewResult, document: SourceDocument, uri: str = "") -> JSON:
+def review_machine_form(result: ReviewResult, document: SourceDocument, uri: str = "") -> ReviewForm:
     """`{"diagnostics": [...], "models": [...]}` for a review."""
     return {
         "path": result.path,
         "range": line_range(document, result.start_line, result.end_line),
         "diagnostics": [finding_diagnostic(f, document, uri) for f in result.findings],
-        "models": [m.model_dump() for m in result.models],
-        "arbiter": result.arbiter.model_dump() if result.arbiter else None,
+        "models": [model_form(m) for m in result.models],
+        "arbiter": model_form(result.arbiter) if result.arbiter else None,
         "final": result.final,
         "notice": result.notice,
     }
 
 
-def candidate_edit(candidate: ImplementCandidate, result: ImplementResult, document: SourceDocument) -> JSON:
+def candidate_edit(
+    candidate: ImplementCandidate, result: ImplementResult, document: SourceDocument
+) -> TextEditForm:
     """The TextEdit that swaps the stub for the candidate (re-indented to fit)."""
     if result.stub is None:
         raise ValueError("an implementation result without a stub has no candidates to apply")
@@ -138,10 +306,10 @@ def candidate_title(candidate: ImplementCandidate, panel: int) -> str:
     return f"{', '.join(candidate.models)} ({candidate.votes}/{panel} models, {checks})"
 
 
-def implement_machine_form(result: ImplementResult, document: SourceDocument, uri: str) -> JSON:
+def implement_machine_form(result: ImplementResult, document: SourceDocument, uri: str) -> ImplementForm:
     """`{"candidates": [...], "models": [...]}` for an implementation, best candidate first."""
     panel = sum(1 for m in result.models if m.status == "ok")
-    candidates = []
+    candidates: list[CandidateForm] = []
     for candidate in result.candidates:
         edit = candidate_edit(candidate, result, document)
         candidates.append(
@@ -158,18 +326,18 @@ def implement_machine_form(result: ImplementResult, document: SourceDocument, ur
         )
     return {
         "path": result.path,
-        "stub": result.stub.model_dump() if result.stub else None,
+        "stub": cast(StubForm, result.stub.model_dump()) if result.stub else None,
         "candidates": candidates,
-        "models": [m.model_dump() for m in result.models],
+        "models": [model_form(m) for m in result.models],
         "final": result.final,
         "notice": result.notice,
     }
 
 
-def explain_machine_form(result: ExplainResult, document: SourceDocument, uri: str) -> JSON:
+def explain_machine_form(result: ExplainResult, document: SourceDocument, uri: str) -> ExplainForm:
     """`{"explanation": markdown, "fixes": [CodeAction], "models": [...]}` for an explanation."""
     panel = sum(1 for m in result.models if m.status == "ok")
-    fixes = [
+    fixes: list[FixActionForm] = [
         {
             "title": f"Fix ({ranked.votes}/{panel} models): "
             f"lines {ranked.fix.start_line}-{ranked.fix.end_line}",
@@ -182,8 +350,8 @@ def explain_machine_form(result: ExplainResult, document: SourceDocument, uri: s
         "path": result.path,
         "explanation": result.explanation,
         "fixes": fixes,
-        "models": [m.model_dump() for m in result.models],
-        "arbiter": result.arbiter.model_dump() if result.arbiter else None,
+        "models": [model_form(m) for m in result.models],
+        "arbiter": model_form(result.arbiter) if result.arbiter else None,
         "final": result.final,
         "notice": result.notice,
     }

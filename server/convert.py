@@ -14,11 +14,11 @@ from typing import Any, TypeVar
 from lsprotocol import converters, types
 from pygls.workspace.position_codec import PositionCodec
 
+from orchestration.machine_form import PositionForm
 from orchestration.types.errors import InputError
 from orchestration.types.requests import DiagnosticInput, SourceDocument
 from server.staleness import iter_ranges
 
-JSON = dict[str, Any]
 T = TypeVar("T")
 
 CONVERTER = converters.get_converter()
@@ -73,7 +73,7 @@ def diagnostic_input(diagnostic: types.Diagnostic) -> DiagnosticInput:
     )
 
 
-def _client_character(lines: Sequence[str], position: JSON, codec: PositionCodec) -> None:
+def _client_character(lines: Sequence[str], position: PositionForm, codec: PositionCodec) -> None:
     line = int(position["line"])
     if 0 <= line < len(lines):
         text = lines[line]
@@ -82,7 +82,7 @@ def _client_character(lines: Sequence[str], position: JSON, codec: PositionCodec
             position["character"] = codec.client_num_units(text[:character])
 
 
-def to_client_units(form: Any, lines: Sequence[str], codec: PositionCodec) -> Any:
+def to_client_units(form: T, lines: Sequence[str], codec: PositionCodec) -> T:
     """Convert (in place, and return) every range's columns from code points to the client's units."""
     for found in iter_ranges(form):
         _client_character(lines, found["start"], codec)
@@ -101,8 +101,3 @@ def short(text: str, limit: int = 80) -> str:
     """The first line of `text`, cut to `limit` characters."""
     first = text.strip().splitlines()[0] if text.strip() else ""
     return first if len(first) <= limit else first[: limit - 1] + "…"
-
-
-def whole_lines_range(first_line: int, last_line: int) -> JSON:
-    """A JSON range over 0-based lines `first_line..last_line` (to the start of the next line)."""
-    return {"start": {"line": first_line, "character": 0}, "end": {"line": last_line + 1, "character": 0}}

@@ -22,18 +22,18 @@ from typing import TYPE_CHECKING, Any
 import anyio
 from lsprotocol import types
 
+from orchestration.machine_form import WorkspaceEditForm
 from orchestration.types.errors import InputError
 from orchestration.types.requests import LINE_BREAK
 from server.convert import structure
-from server.features.documents import max_file_bytes, read_closed_document
+from server.document_state import max_file_bytes, read_closed_document
 from server.staleness import EditLog, LineEdit
 
 if TYPE_CHECKING:
-    from server.app import ChorusLanguageServer
+    from server.language_server import ChorusLanguageServer
 
 logger = logging.getLogger(__name__)
 
-JSON = dict[str, Any]
 MAX_CHOICES = 8
 """Buttons in one message request (clients show few; the best come first)."""
 OFFER_TIMEOUT_ENV = "CHORUS_OFFER_TIMEOUT"
@@ -41,7 +41,7 @@ DEFAULT_OFFER_TIMEOUT = 600.0
 """Seconds an offer waits for the user before it is withdrawn (the server keeps nothing per offer)."""
 
 
-def edited_uris(edit: JSON) -> list[str]:
+def edited_uris(edit: Mapping[str, Any]) -> list[str]:
     """The documents a JSON WorkspaceEdit changes."""
     uris = list((edit.get("changes") or {}).keys())
     for change in edit.get("documentChanges") or []:
@@ -51,7 +51,9 @@ def edited_uris(edit: JSON) -> list[str]:
     return uris
 
 
-async def apply_edit(ls: ChorusLanguageServer, edit: JSON, label: str) -> types.ApplyWorkspaceEditResult:
+async def apply_edit(
+    ls: ChorusLanguageServer, edit: Mapping[str, Any], label: str
+) -> types.ApplyWorkspaceEditResult:
     """Ask the client to apply a JSON WorkspaceEdit; warn the user if it refuses."""
     params = types.ApplyWorkspaceEditParams(edit=structure(edit, types.WorkspaceEdit), label=label)
     result = await ls.workspace_apply_edit_async(params)
@@ -105,11 +107,13 @@ class EditOffer:
     """
 
     prompt: str
-    choices: list[tuple[str, JSON]]
+    choices: list[tuple[str, WorkspaceEditForm]]
     texts: dict[str, str | None]
 
     @classmethod
-    def now(cls, ls: ChorusLanguageServer, prompt: str, choices: list[tuple[str, JSON]]) -> EditOffer:
+    def now(
+        cls, ls: ChorusLanguageServer, prompt: str, choices: list[tuple[str, WorkspaceEditForm]]
+    ) -> EditOffer:
         """An offer of `choices` (title, JSON WorkspaceEdit) against the documents as they are now."""
         shown = choices[:MAX_CHOICES]
         uris = {uri for _title, edit in shown for uri in edited_uris(edit)}
@@ -166,18 +170,9 @@ async def ask_choice(ls: ChorusLanguageServer, prompt: str, titles: list[str], w
     return title if title in titles else None
 
 
-async def offer_edits(ls: ChorusLanguageServer, prompt: str, choices: list[tuple[str, JSON]]) -> str | None:
-    """Show `choices` (title, JSON WorkspaceEdit) as buttons; apply the picked one; return its title.
-
-    The documents are read when this is called: use `EditOffer.now(...)` at the moment
-    the edits were computed when the offer itself is made later.
-    """
-    return await EditOffer.now(ls, prompt, choices).present(ls)
-
-
-def carry_edit(logs: list[EditLog], edit: JSON) -> JSON | None:
+def carry_edit(logs: list[EditLog], edit: WorkspaceEditForm) -> WorkspaceEditForm | None:
     """The edit moved through every document's log; None if any target lines were edited."""
-    carried = dict(edit)
+    carried = edit.copy()
     changes = dict(carried.get("changes") or {})
     for log in logs:
         if log.uri in changes:

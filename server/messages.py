@@ -1,17 +1,29 @@
-"""Chorus's additions to LSP: method names, command ids and the custom requests' params.
+"""Chorus's additions to LSP: method names, command ids, the custom requests' params and replies.
 
 The params are attrs classes so that lsprotocol's converter structures (and
 validates) them exactly like standard LSP params: a request whose params do not
 fit gets an InvalidParams error instead of reaching a handler. The envelopes'
 `method` and `jsonrpc` have no defaults: the converter leaves default values out.
+The replies are TypedDicts over the machine form (`orchestration.machine_form`), sent as they are;
+a command answers with the same reply as its request, or with `CommandFailure`.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NotRequired, Required, TypedDict
 
 import attrs
 from lsprotocol import types
+
+from orchestration.machine_form import (
+    CandidateForm,
+    DiagnosticForm,
+    FixActionForm,
+    ModelForm,
+    RangeForm,
+    StubForm,
+)
+from orchestration.types.config import Task
 
 REVIEW_SELECTION = "chorus/reviewSelection"
 IMPLEMENT_STUB = "chorus/implementStub"
@@ -133,3 +145,69 @@ MESSAGE_TYPES: dict[str, type[Any]] = {
     STATUS: StatusNotification,
 }
 """Chorus's methods and the envelope types the protocol structures them into."""
+
+
+class ReviewReply(TypedDict):
+    """`chorus/reviewSelection`: the diagnostics now published on the reviewed lines; `stale` when dropped."""
+
+    diagnostics: list[DiagnosticForm]
+    models: list[ModelForm]
+    arbiter: NotRequired[ModelForm | None]
+    notice: str | None
+    stale: bool
+
+
+class ImplementReply(TypedDict):
+    """`chorus/implementStub`: the candidates, best first, each with the edit for the current text."""
+
+    candidates: list[CandidateForm]
+    models: list[ModelForm]
+    stub: StubForm | None
+    notice: str | None
+    stale: bool
+
+
+class ExplainReply(TypedDict):
+    """`chorus/explainDiagnostics`: the markdown, the fixes as code actions, and the lines explained."""
+
+    explanation: str
+    fixes: list[FixActionForm]
+    models: list[ModelForm]
+    arbiter: ModelForm | None
+    notice: str | None
+    stale: bool
+    range: RangeForm
+
+
+class SeatRow(TypedDict):
+    """One configured seat in `chorus/models`."""
+
+    name: str
+    model: str
+    panels: list[Task]
+    arbiter: bool
+    last_status: ModelForm | None
+
+
+class ModelsReply(TypedDict):
+    """`chorus/models`: the panel in force, where its configuration came from, what is wrong with it."""
+
+    models: list[SeatRow]
+    origin: str
+    notice: str | None
+    problem: str | None
+    providers_loaded: bool
+
+
+class ApplyEditReply(TypedDict, total=False):
+    """`chorus.applyEdit`: the client's `ApplyWorkspaceEditResult`."""
+
+    applied: Required[bool]
+    failureReason: str
+    failedChange: int
+
+
+class CommandFailure(TypedDict):
+    """What a command answers when Chorus could not carry it out (the user was told why)."""
+
+    error: str

@@ -1,17 +1,24 @@
-"""What every panel request shares: configuration, progress, failures, and error replies.
+"""Running a panel request: the one run block review, implement and explain share, and their replies.
+
+`DocumentRun.run` takes a request built from a document snapshot, runs the task's pipeline
+on it under progress while edits to the document are logged, and turns the final result
+into the reply (its ranges moved to the current text) before the log closes. Partial
+results can be applied as they arrive (review publishes them). When every seat failed,
+the user gets one message saying why, on either path below.
 
 A custom request turns a `ChorusError` (excluded file, no panel, no stub) into a
 JSON-RPC RequestFailed error for the client to show (an `InputError`, a request that
 cannot be served as asked, into InvalidParams); a command (run from a code
 action, where the reply is rarely shown) tells the user with `window/showMessage`.
-When every seat failed, the user gets one message saying why, on either path.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any, TypeVar
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol, TypeVar, cast
 
 from lsprotocol import types
 from pygls.exceptions import JsonRpcException, JsonRpcInvalidParams
@@ -20,47 +27,101 @@ from orchestration.panel.fanout import take_turn
 from orchestration.panel.seats import EventHandler, all_failed, failure_summary
 from orchestration.types.config import ChorusConfig, Task
 from orchestration.types.errors import ChorusError, InputError
+from orchestration.types.requests import ExplainRequest, ImplementRequest, ReviewRequest
 from orchestration.types.results import ExplainResult, ImplementResult, PanelEvent, ResultUpdate, ReviewResult
 from server.commands import one_line
+from server.document_state import Snapshot
 from server.features.progress import PanelProgress
+from server.messages import CommandFailure
+from server.workspaces import workspace_for
 
 if TYPE_CHECKING:
-    from server.app import ChorusLanguageServer
+    from server.language_server import ChorusLanguageServer
 
 logger = logging.getLogger(__name__)
 
+Q = TypeVar("Q", ReviewRequest, ImplementRequest, ExplainRequest)
 R = TypeVar("R", ReviewResult, ImplementResult, ExplainResult)
+A = TypeVar("A")
 T = TypeVar("T")
+Q_contra = TypeVar("Q_contra", contravariant=True)
+R_co = TypeVar("R_co", covariant=True)
+
+VERBS: dict[Task, str] = {"review": "reviewing", "implement": "implementing", "explain": "explaining"}
+"""What progress and messages say a run of each task is doing."""
 
 
-async def run_panel(
-    ls: ChorusLanguageServer,
-    *,
-    task: Task,
-    verb: str,
-    title: str,
-    token: types.ProgressToken | None,
-    pipeline: Callable[[ChorusConfig, EventHandler], Awaitable[R]],
-    on_result: Callable[[Any], Awaitable[None]] | None = None,
-) -> R:
-    """Run one pipeline under progress; `on_result` sees every partial and the final result."""
-    config = ls.settings.require_config()
-    async with PanelProgress(ls, verb, title, len(config.panel_for(task)), token) as progress:
+class Pipeline(Protocol[Q_contra, R_co]):
+    """A task's pipeline: `review_selection`, `implement_stub` or `explain_diagnostics`."""
 
-        async def on_event(event: PanelEvent) -> None:
-            await progress.observe(event)
-            if on_result is not None and isinstance(event, ResultUpdate):
-                await on_result(event.result)
+    def __call__(
+        self,
+        request: Q_contra,
+        config: ChorusConfig,
+        *,
+        workspace: Path | None = ...,
+        on_event: EventHandler | None = ...,
+    ) -> Awaitable[R_co]: ...
 
-        await take_turn()  # When many requests arrive at once, their set-up is spread over loop turns.
-        result = await pipeline(config, on_event)
-        if result.notice is None and ls.settings.notice:
-            result = result.model_copy(update={"notice": ls.settings.notice})
-        if result.models and all_failed(result.models):
-            reason = failure_summary(result.models)
-            progress.fail(f"no model answered: {reason}")
-            ls.show_message(f"Chorus ({verb}): no model answered — {reason}", types.MessageType.Error)
-    return result
+
+@dataclass(frozen=True, slots=True)
+class DocumentRun:
+    """One panel request on a document: the snapshot it reads, its task and the lines it is about."""
+
+    ls: ChorusLanguageServer
+    snapshot: Snapshot
+    task: Task
+    lines: str
+    """The lines after the file's name in the progress title: "3-9", or "12"."""
+    token: types.ProgressToken | None
+
+    async def run(
+        self,
+        pipeline: Pipeline[Q, R],
+        request: Q,
+        answer: Callable[[R], A],
+        on_result: Callable[[R], Awaitable[None]] | None = None,
+    ) -> A:
+        """Run `pipeline` on `request`; `answer` makes the reply from the final result.
+
+        `on_result` sees every partial result and may see the final one; `answer` runs
+        while edits are still logged, so it can move the result's ranges to the current text.
+        """
+        ls, uri = self.ls, self.snapshot.uri
+
+        async def ask(config: ChorusConfig, on_event: EventHandler) -> R:
+            return await pipeline(request, config, workspace=workspace_for(ls, uri), on_event=on_event)
+
+        with ls.documents.watching(self.snapshot.log):
+            result = await self.run_panel(ask, on_result)
+            return answer(result)
+
+    async def run_panel(
+        self,
+        ask: Callable[[ChorusConfig, EventHandler], Awaitable[R]],
+        on_result: Callable[[R], Awaitable[None]] | None,
+    ) -> R:
+        """Ask the panel under progress; the notice in force is added, and a panel that all failed is said."""
+        ls, verb = self.ls, VERBS[self.task]
+        config = ls.settings.require_config()
+        name = self.snapshot.document.path.rsplit("/", 1)[-1]
+        title = f"Chorus: {verb} {name}:{self.lines}"
+        async with PanelProgress(ls, verb, title, len(config.panel_for(self.task)), self.token) as progress:
+
+            async def on_event(event: PanelEvent) -> None:
+                await progress.observe(event)
+                if on_result is not None and isinstance(event, ResultUpdate):
+                    await on_result(cast(R, event.result))  # A pipeline streams its own kind of result.
+
+            await take_turn()  # When many requests arrive at once, their set-up is spread over loop turns.
+            result = await ask(config, on_event)
+            if result.notice is None and ls.settings.notice:
+                result = result.model_copy(update={"notice": ls.settings.notice})
+            if result.models and all_failed(result.models):
+                reason = failure_summary(result.models)
+                progress.fail(f"no model answered: {reason}")
+                ls.show_message(f"Chorus ({verb}): no model answered — {reason}", types.MessageType.Error)
+        return result
 
 
 def request_failed(error: ChorusError) -> JsonRpcException:
@@ -79,7 +140,7 @@ async def as_request(work: Awaitable[T]) -> T:
         raise request_failed(error) from None
 
 
-async def as_command(ls: ChorusLanguageServer, work: Awaitable[T]) -> T | dict[str, str]:
+async def as_command(ls: ChorusLanguageServer, work: Awaitable[T]) -> T | CommandFailure:
     """Await a command's work, cancellable by `$/cancelRequest`; a `ChorusError` is shown to the user."""
     with ls.protocol.cancellable_command():
         try:

@@ -13,17 +13,20 @@ their `data` and the text edits of workspace edits.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from lsprotocol import types
 
 EVERYTHING = 1 << 31
 """A line number past the end of any document."""
 
+F = TypeVar("F")
+D = TypeVar("D", bound=Mapping[str, Any])
 
-@dataclass(frozen=True)
+
+@dataclass(frozen=True, slots=True)
 class LineEdit:
     """One content change, seen line by line.
 
@@ -136,7 +139,7 @@ def delta_through(edits: list[LineEdit], first: int, last: int) -> int | None:
     return moved
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class EditLog:
     """The changes made to one document since a snapshot was taken."""
 
@@ -151,7 +154,7 @@ class EditLog:
         """How far lines `first..last` of the snapshot moved; None once any was edited."""
         return delta_through(self.edits, first, last)
 
-    def carry(self, form: Any, first: int | None = None, last: int | None = None) -> Any | None:
+    def carry(self, form: F, first: int | None = None, last: int | None = None) -> F | None:
         """`form` (whose ranges refer to the snapshot) moved to the current document.
 
         `first..last` are the lines the run was about (default: the lines the
@@ -167,13 +170,13 @@ class EditLog:
         if first is None or last is None:
             return form
         delta = self.delta_for(first, last)
-        return None if delta is None else shift_ranges(form, delta)
+        return None if delta is None else cast(F, shift_ranges(form, delta))
 
 
-def carry_through(form: dict[str, Any], edit: LineEdit) -> dict[str, Any] | None:
+def carry_through(form: D, edit: LineEdit) -> D | None:
     """A stored JSON diagnostic moved through one change, or None when its lines were edited."""
     span = line_span(form)
     if span is None:
         return form
     delta = delta_through([edit], *span)
-    return None if delta is None else shift_ranges(form, delta)
+    return None if delta is None else cast(D, shift_ranges(form, delta))

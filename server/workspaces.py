@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from pygls.uris import to_fs_path
 
 if TYPE_CHECKING:
-    from server.app import ChorusLanguageServer
+    from server.language_server import ChorusLanguageServer
 
 
 def folder_paths(ls: ChorusLanguageServer) -> list[Path]:

@@ -47,3 +47,12 @@ async def _close_litellm_clients() -> AsyncIterator[None]:
         from orchestration.providers.chat import close_clients
 
         await close_clients()
+
+
+@pytest.fixture(autouse=True)
+def _private_user_data(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Each test gets its own user data dir (`XDG_DATA_HOME`, inherited by the CLI and the server it
+    starts), so the memory's default store never lands in the real one or carries over between tests."""
+    data = tmp_path_factory.mktemp("user-data")
+    monkeypatch.setenv("XDG_DATA_HOME", str(data))
+    return data

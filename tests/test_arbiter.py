@@ -12,18 +12,17 @@ from orchestration.merge.consensus import merge_findings
 from orchestration.panel.arbiter import (
     ARBITER_SCHEMA,
     CompleteChat,
-    Message,
     arbitrate_review,
+    ask_arbiter,
     combine_explanations,
     synthesize_explanation,
 )
-from orchestration.panel.seats import ask_arbiter
 from orchestration.pipelines.review import review_selection
 from orchestration.privacy.gate import OPEN_GATE
 from orchestration.providers.chat import ensure_litellm
 from orchestration.types.errors import ProviderError, UnusableAnswer
 from orchestration.types.findings import Category, Finding, MergedFinding, Severity
-from orchestration.types.requests import ReviewRequest, SourceDocument
+from orchestration.types.requests import Message, ReviewRequest, SourceDocument
 from tests.fake_models import FakeModelServer, make_config
 
 CODE = "   3 | for i in range(len(items) + 1):\n   4 |     total += items[i]\n   5 |     avg = total / count"

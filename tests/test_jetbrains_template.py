@@ -67,7 +67,7 @@ def test_every_reviewed_language_is_mapped_once() -> None:
 
 
 def test_every_language_id_is_one_the_server_knows() -> None:
-    from server.features.documents import LANGUAGE_IDS
+    from server.document_state import LANGUAGE_IDS
 
     language_ids = {mapping["languageId"] for mapping in load("template.json")["fileTypeMappings"]}
     assert language_ids <= set(LANGUAGE_IDS)

@@ -13,7 +13,6 @@ from orchestration.answers.prompts import (
     EXPLAIN_SCHEMA,
     IMPLEMENT_SCHEMA,
     REVIEW_SCHEMA,
-    Message,
     explain_messages,
     implement_messages,
     number_lines,
@@ -24,6 +23,7 @@ from orchestration.types.requests import (
     DiagnosticInput,
     ExplainRequest,
     ImplementRequest,
+    Message,
     ReviewRequest,
     SourceDocument,
 )

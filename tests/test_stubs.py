@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from orchestration.code.stubs import find_stub, stub_at, syntax_problems
+from orchestration.code.stubs import find_stub, syntax_errors
 from orchestration.types.requests import SourceDocument
 
 PYTHON = '''\
@@ -103,9 +103,9 @@ def test_pyi_files_have_no_stubs() -> None:
     assert find_stub(python_doc("def f(x: int) -> int: ...\n", path="mod.py"), 1) is not None
 
 
-def test_stub_at_answers_for_the_lightbulb() -> None:
-    assert stub_at(python_doc(), 13) is True
-    assert stub_at(python_doc(), 5) is False
+def test_find_stub_answers_for_the_lightbulb() -> None:
+    assert find_stub(python_doc(), 13) is not None
+    assert find_stub(python_doc(), 5) is None
 
 
 TYPESCRIPT = """\
@@ -252,13 +252,17 @@ def test_unknown_language_has_no_stub() -> None:
     assert find_stub(SourceDocument(path="notes.txt", text="def f():\n    pass\n"), 1) is None
 
 
-def test_syntax_problems_report_error_and_missing_nodes() -> None:
-    assert syntax_problems("def f(a):\n    return a\n", "python") == []
-    python_problems = syntax_problems("def f(a):\n    return a +\n", "python")
+def syntax_messages(code: str, language: str) -> list[str]:
+    return [message for _line, message in syntax_errors(code, language)]
+
+
+def test_syntax_errors_report_error_and_missing_nodes() -> None:
+    assert syntax_messages("def f(a):\n    return a\n", "python") == []
+    python_problems = syntax_messages("def f(a):\n    return a +\n", "python")
     assert python_problems and python_problems[0].startswith("line 2: syntax error")
-    ts_problems = syntax_problems("function f(a: number {\n  return a;\n}\n", "typescript")
+    ts_problems = syntax_messages("function f(a: number {\n  return a;\n}\n", "typescript")
     assert ts_problems and all(problem.startswith("line ") for problem in ts_problems)
-    assert syntax_problems("whatever (", "no-such-language") == []
+    assert syntax_messages("whatever (", "no-such-language") == []
 
 
 def test_find_stub_is_fast_on_a_large_file_and_after_a_small_edit() -> None:
@@ -271,7 +275,7 @@ def test_find_stub_is_fast_on_a_large_file_and_after_a_small_edit() -> None:
     assert stub is not None and stub.name == "todo" and stub.start_line == 2001
     started = time.perf_counter()
     for _ in range(20):
-        assert stub_at(document, 2002)
+        assert find_stub(document, 2002) is not None
     cached = (time.perf_counter() - started) / 20
     edited = SourceDocument(path="big.py", text=text.replace("helper_250(a, b)", "helper_250(a, bb)"))
     started = time.perf_counter()

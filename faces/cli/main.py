@@ -18,7 +18,6 @@ import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import anyio
 from rich.console import Console
@@ -26,7 +25,12 @@ from rich.console import Console
 from faces.cli.models_check import check_models, render_panel
 from faces.cli.report import render_explanation, render_implementation, render_review
 from faces.cli.terminal import make_console, say
-from orchestration.machine_form import explain_machine_form, implement_machine_form, review_machine_form
+from orchestration.machine_form import (
+    MachineForm,
+    explain_machine_form,
+    implement_machine_form,
+    review_machine_form,
+)
 from orchestration.panel.seats import all_failed
 from orchestration.pipelines.explain import explain_diagnostics
 from orchestration.pipelines.implement import implement_stub
@@ -260,7 +264,7 @@ def print_result(
 ) -> None:
     """The report, or the machine form as JSON."""
     if as_json:
-        form: dict[str, Any]
+        form: MachineForm
         if isinstance(result, ReviewResult):
             form = review_machine_form(result, document, uri)
         elif isinstance(result, ImplementResult):

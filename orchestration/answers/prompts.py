@@ -13,10 +13,9 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from orchestration.types.requests import ExplainRequest, ImplementRequest, ReviewRequest
+from orchestration.types.findings import Category, Severity
+from orchestration.types.requests import PLAIN_TEXT, ExplainRequest, ImplementRequest, Message, ReviewRequest
 from orchestration.types.results import StubLocation
-
-Message = dict[str, str]
 
 CONTEXT_LINES = 20
 """Lines of context shown before and after a reviewed or explained range."""
@@ -55,11 +54,8 @@ REVIEW_SCHEMA: dict[str, Any] = {
                 "properties": {
                     "start_line": {"type": "integer"},
                     "end_line": {"type": "integer"},
-                    "severity": {"type": "string", "enum": ["error", "warning", "info", "hint"]},
-                    "category": {
-                        "type": "string",
-                        "enum": ["bug", "security", "performance", "style", "maintainability"],
-                    },
+                    "severity": {"type": "string", "enum": [severity.value for severity in Severity]},
+                    "category": {"type": "string", "enum": [category.value for category in Category]},
                     "message": {"type": "string"},
                     "fix": _NULLABLE_FIX,
                 },
@@ -205,7 +201,7 @@ def implement_messages(request: ImplementRequest, stub: StubLocation | None) -> 
     document = request.document
     lines = document.lines or [""]
     language = stub.language if stub else document.language
-    fence_language = "" if language == "text" else language
+    fence_language = "" if language == PLAIN_TEXT else language
     if stub is not None:
         first = min(stub.start_line, len(lines))
         last = min(max(first, stub.end_line), len(lines))

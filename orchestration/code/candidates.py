@@ -149,7 +149,7 @@ def check_candidate(code: str, stub: StubLocation, document_text: str) -> list[s
     return problems
 
 
-@dataclass
+@dataclass(slots=True)
 class _Draft:
     """A group of equivalent codes on its way to becoming an `ImplementCandidate`."""
 

@@ -109,7 +109,7 @@ def parse_source(text: str, language: str) -> Tree | None:
     return tree
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class FunctionSpan:
     """A named function found in a tree: what it is called, its parameters and where it lies."""
 
@@ -338,11 +338,6 @@ def find_stub(document: SourceDocument, line: int) -> StubLocation | None:
     return span.location(document.language) if span is not None and span.is_stub else None
 
 
-def stub_at(document: SourceDocument, line: int) -> bool:
-    """Whether an "implement this stub" action applies at `line` (cheap: cached parser and tree)."""
-    return find_stub(document, line) is not None
-
-
 def functions_starting_in(text: str, language: str, first_line: int, last_line: int) -> list[FunctionSpan]:
     """Named functions whose replaceable text starts within the lines, outermost only, in order."""
     tree = parse_source(text, language)
@@ -391,8 +386,3 @@ def syntax_errors(code: str, language: str) -> list[tuple[int, str]]:
         if len(errors) >= MAX_SYNTAX_PROBLEMS:
             break
     return errors
-
-
-def syntax_problems(code: str, language: str) -> list[str]:
-    """Tree-sitter's ERROR/MISSING nodes as "line N: syntax error near '…'" messages."""
-    return [message for _, message in syntax_errors(code, language)]

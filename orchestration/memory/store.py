@@ -18,27 +18,10 @@ from typing import Final
 from sqlalchemy import Connection, Engine, delete, select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
-from orchestration.memory import queries, schema
+from orchestration.memory import queries, records, schema
 from orchestration.memory.crypto import CodeCipher
 from orchestration.memory.engine import WRITE, create_store_engine, migrate, store_location
 from orchestration.memory.errors import StoreError, StoreRowError, describe
-from orchestration.memory.records import (
-    AuditRecord,
-    CacheEntry,
-    ClearSuppressions,
-    ConflictRecord,
-    FeedbackEvent,
-    FindingRecord,
-    JSONValue,
-    PruneResult,
-    RunDetail,
-    RunEnd,
-    RunStart,
-    RunSummary,
-    SeatCall,
-    StoreWrite,
-    Suppression,
-)
 from orchestration.memory.rows import HOST, RowWriter, scrubbed
 from orchestration.memory.settings import StoreConfig, default_store_path
 
@@ -121,7 +104,7 @@ class Store:
 
     # -- writes -------------------------------------------------------------------------------------
 
-    def write(self, records: Sequence[StoreWrite]) -> None:
+    def write(self, records: Sequence[records.StoreWrite]) -> None:
         """Write `records` (scrubbed first) in one transaction: all of them or none."""
         if not records:
             return
@@ -130,42 +113,42 @@ class Store:
             for record in clean:
                 self._rows.write(connection, record)
 
-    def begin_run(self, run: RunStart) -> str:
+    def begin_run(self, run: records.RunStart) -> str:
         """Record that a run started; returns its id."""
         self.write([run])
         return run.run_id
 
-    def finish_run(self, end: RunEnd) -> None:
+    def finish_run(self, end: records.RunEnd) -> None:
         """Record how a run ended."""
         self.write([end])
 
-    def record_seat(self, call: SeatCall) -> None:
+    def record_seat(self, call: records.SeatCall) -> None:
         """Record one seat's call and its own findings."""
         self.write([call])
 
     def record_findings(
-        self, findings: Sequence[FindingRecord], conflicts: Sequence[ConflictRecord] = ()
+        self, findings: Sequence[records.FindingRecord], conflicts: Sequence[records.ConflictRecord] = ()
     ) -> None:
         """Record a run's merged findings and the panel's conflicts."""
         self.write([*findings, *conflicts])
 
-    def record_feedback(self, event: FeedbackEvent) -> None:
+    def record_feedback(self, event: records.FeedbackEvent) -> None:
         """Record the user's verdict on a finding."""
         self.write([event])
 
-    def add_suppression(self, suppression: Suppression) -> None:
+    def add_suppression(self, suppression: records.Suppression) -> None:
         """Hide findings with this fingerprint from now on (updates an existing one)."""
         self.write([suppression])
 
     def clear_suppressions(self, user: str | None = None) -> None:
         """Forget the user's suppressions."""
-        self.write([ClearSuppressions(user=user)])
+        self.write([records.ClearSuppressions(user=user)])
 
-    def cache_put(self, entry: CacheEntry) -> None:
+    def cache_put(self, entry: records.CacheEntry) -> None:
         """Cache a seat's answer (sealed) under its key."""
         self.write([entry])
 
-    def record_audit(self, entry: AuditRecord) -> None:
+    def record_audit(self, entry: records.AuditRecord) -> None:
         """Record what one model call sent off the machine."""
         self.write([entry])
 
@@ -193,7 +176,7 @@ class Store:
                 )
         return len(lost)
 
-    def prune(self, retention_days: int | None = None, now: float | None = None) -> PruneResult:
+    def prune(self, retention_days: int | None = None, now: float | None = None) -> records.PruneResult:
         """Delete runs, audit and feedback older than the retention, and expired cache entries."""
         now = time.time() if now is None else now
         cutoff = now - DAY_S * (retention_days if retention_days is not None else self.config.retention_days)
@@ -206,18 +189,18 @@ class Store:
             cache = schema.cache_entries
             expired = delete(cache).where(cache.c.created_at + cache.c.ttl_s < now)
             removed.append(connection.execute(expired).rowcount)
-        return PruneResult(*removed)
+        return records.PruneResult(*removed)
 
     # -- reads --------------------------------------------------------------------------------------
 
     def history(
         self, limit: int = 20, *, user: str | None = None, workspace: str | None = None
-    ) -> list[RunSummary]:
+    ) -> list[records.RunSummary]:
         """The newest runs, newest first."""
         with self._transaction(write=False) as connection:
             return queries.history(connection, limit, user, workspace)
 
-    def show(self, run_id: str) -> RunDetail | None:
+    def show(self, run_id: str) -> records.RunDetail | None:
         """One run in full (`run_id` or a unique prefix of it), or None."""
         with self._transaction(write=False) as connection:
             return queries.show(connection, run_id, self.cipher)
@@ -227,7 +210,7 @@ class Store:
         with self._transaction(write=False) as connection:
             return queries.is_suppressed(connection, fingerprint, user or self.user)
 
-    def suppressions(self, user: str | None = None) -> list[Suppression]:
+    def suppressions(self, user: str | None = None) -> list[records.Suppression]:
         """The user's suppressions and the team's shared ones."""
         with self._transaction(write=False) as connection:
             return queries.suppressions(connection, user or self.user)
@@ -237,7 +220,7 @@ class Store:
         with self._transaction(write=False) as connection:
             return queries.cached_answer(connection, key, time.time() if now is None else now, self.cipher)
 
-    def export(self) -> dict[str, JSONValue]:
+    def export(self) -> dict[str, records.JSONValue]:
         """Everything but code and cached answers, JSON-able."""
         with self._transaction(write=False) as connection:
             return queries.export(connection, self.revision)

@@ -1,6 +1,8 @@
 """One voice out of many: clustering, consensus and fix ranking.
 
-Owns `clustering` (which findings from different seats describe one problem: lines, meaning,
-problem kind) and `consensus` (merged findings with k/n votes, weights and the best fix; ranked fixes).
-May import: `orchestration.types`, rapidfuzz, the standard library.
+Owns `wording` (messages normalized for comparison, the problem kinds they name),
+`clustering` (which findings from different seats describe one problem: lines, meaning,
+problem kind), `consensus` (merged findings with k/n votes, weights and the best fix),
+and `fixes` (the seats' fixes grouped and ranked).
+May import: `orchestration.types`, pydantic, rapidfuzz, the standard library.
 """

@@ -5,14 +5,9 @@ Findings from different seats join one cluster when they point at the same place
 Line and category alone never decide: several different problems often sit on one line
 under one category ("ZeroDivisionError when deposits is empty", "Return type annotation
 missing on total", "Variable x shadows a global"), and merging them would inflate the
-agreement count, the product's main signal. Meaning is judged by a *similarity* (0-100):
-
-* rapidfuzz `token_set_ratio` of the normalized messages (`normalize_message`), plus
-* a keyword signal: each message's *problem kinds* (`PROBLEM_KINDS`: bounds, division by
-  zero, None, injection, typing, shadowing, resources, ...) are looked up by keyword.
-  Messages naming a common kind gain `KIND_AGREES` ("Off-by-one: range(len(x)+1)" and
-  "IndexError when i == len(items)" share little wording but both name a bounds problem);
-  messages that both name kinds, none in common, lose `KIND_DIFFERS`.
+agreement count, the product's main signal. Meaning is judged by `message_similarity`
+(`orchestration.merge.wording`: rapidfuzz `token_set_ratio` of the normalized messages
+plus a keyword signal for the problem kinds they name), 0-100.
 
 The similarity needed depends on the line match and the categories: same category and a
 strong line match (the ranges overlap by at least half of their union) need
@@ -32,15 +27,15 @@ O(n log n). `orchestration.merge.consensus` turns the clusters into merged findi
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Iterable
-from functools import reduce
-from itertools import filterfalse
-from operator import itemgetter, or_
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from operator import attrgetter, itemgetter
 
 from rapidfuzz import fuzz
 
-from orchestration.types.findings import Category, Fix, Severity
+from orchestration.merge.wording import KIND_AGREES, KIND_DIFFERS, normalize_messages, problem_kinds
+from orchestration.merge.wording import normalize_message as normalize_message
+from orchestration.types.findings import Category, Finding
 
 MAX_CANDIDATES = 32
 """Clusters within reach examined per finding (nearest first); bounds the work on dense input."""
@@ -65,153 +60,51 @@ RELATED_CATEGORY_NEAR = 60.0
 UNRELATED_CATEGORY = 85.0
 """Message similarity needed for unrelated categories (near-identical text)."""
 
-KIND_AGREES = 25.0
-"""Similarity added when two messages name a common problem kind."""
-KIND_DIFFERS = 40.0
-"""Similarity taken away when both messages name problem kinds and none is common."""
 
-_KIND_KEYWORDS = {  # Words of normalized messages; "stem*" matches words starting so, "a_b" two in a row.
-    "bounds": "off_one indexerror index_error indexoutofbounds out_range out_bounds past_end past_last "
-    "beyond_end too_far too_high one_too one_past bound bounds overrun* fencepost outofrange",
-    "zero division": "zerodivisionerror zerodivision division_zero divide_zero divides_zero dividing_zero "
-    "divided_zero divisor_zero zero_divisor zero_denominator divide_0 division_0 divisor_0",
-    "none": "none null nil nonetype attributeerror nullpointer* optional undefined",
-    "injection": "sql inject* unsanitized unsanitised unescaped parameteriz* parameteris* prepared_statement "
-    "query queries xss eval exec shell",
-    "typing": "annotat* type_hint type_hints untyped return_type typing mypy",
-    "shadowing": "shadow*",
-    "naming": "snake snakecase camelcase camel_case naming rename* pep8 pep_8 convention*",
-    "resources": "close closes closed closing leak* context_manager handle handles stays_open",
-    "slowness": "quadratic recomput* repeated* cache caches cached caching inefficien* slow*",
-    "exceptions": "except exception_handling catch* swallow* silenc*",
-    "mutable default": "mutable_default default_argument default_arg",
-    "unused": "unused never_used dead_code unreachable not_used",
-    "concurrency": "race thread* lock deadlock* concurren* atomic*",
-    "secrets": "password* secret* credential credentials api_key token hardcoded hard_coded",
-    "termination": "infinite recursion recursive never_terminates hangs hang",
-    "undefined name": "nameerror not_defined unbound* uninitialized uninitialised before_assignment",
-    "type error": "typeerror wrong_type type_mismatch",
-    "documentation": "docstring docstrings documentation undocumented comment comments",
-    "magic number": "magic_number magic_numbers magic_value magic_constant",
-    "line length": "too_long long_line line_length",
-    "overflow": "overflow*",
-    "mutation": "mutat* modified_while modifies_while modifying_while in_place",
-    "precision": "precision rounding float_comparison",
-}
-PROBLEM_KINDS = tuple(_KIND_KEYWORDS)
-"""The problem kinds the keyword signal knows; a message may name several or none."""
+@dataclass(slots=True, eq=False)
+class Entry:
+    """One seat's finding: `seat` is the panel seat that reported it (its key, not `Finding.model`)."""
+
+    seat: str
+    finding: Finding
 
 
-def _keyword_tables() -> tuple[dict[str, int], dict[str, int], dict[str, dict[str, int]]]:
-    """(whole word → kind bits, stem → kind bits, first word → second word → kind bits)."""
-    words: dict[str, int] = {}
-    stems: dict[str, int] = {}
-    pairs: dict[str, dict[str, int]] = {}
-    for index, keywords in enumerate(_KIND_KEYWORDS.values()):
-        for keyword in keywords.split():
-            if "_" in keyword:
-                first, second = keyword.split("_")
-                pairs.setdefault(first, {})[second] = pairs.get(first, {}).get(second, 0) | 1 << index
-            elif keyword.endswith("*"):
-                stems[keyword[:-1]] = stems.get(keyword[:-1], 0) | 1 << index
-            else:
-                words[keyword] = words.get(keyword, 0) | 1 << index
-    return words, stems, pairs
+SWEEP_ORDER = attrgetter("finding.start_line", "finding.end_line", "seat", "finding.message")
+"""The key entries are swept in: line range, seat, message, then (the sort being stable) the seat's order.
 
-
-_KIND_OF_WORD, _KIND_OF_STEM, _KIND_OF_PAIR = _keyword_tables()
-_STEM_LENGTHS = sorted({len(stem) for stem in _KIND_OF_STEM})
-
-
-@functools.lru_cache(maxsize=1 << 16)
-def _word_kinds(word: str) -> int:
-    """The kind bits one word names by itself (whole word or stem)."""
-    kinds = _KIND_OF_WORD.get(word, 0)
-    for length in _STEM_LENGTHS:
-        if length > len(word):
-            break
-        kinds |= _KIND_OF_STEM.get(word[:length], 0)
-    return kinds
-
-
-def problem_kinds(norm: str) -> int:
-    """The problem kinds a normalized message names, as bits (bit i = `PROBLEM_KINDS[i]`)."""
-    words = norm.split()
-    kinds = reduce(or_, map(_word_kinds, words), 0)
-    for index, word in enumerate(words[:-1]):
-        if (seconds := _KIND_OF_PAIR.get(word)) is not None:
-            kinds |= seconds.get(words[index + 1], 0)
-    return kinds
-
-
-def message_similarity(first: str, second: str, first_kinds: int, second_kinds: int) -> float:
-    """How alike two normalized messages are in meaning (0-100): wording plus the problem-kind signal."""
-    similarity = _similarity(first, second)
-    if first_kinds and second_kinds:
-        similarity += KIND_AGREES if first_kinds & second_kinds else -KIND_DIFFERS
-    return min(max(similarity, 0.0), 100.0)
-
-
-_STOPWORDS = frozenset(
-    "a an the is are was be been to of in on at for with by from as if when this that it its and or "
-    "here there which may might can could would should will".split()
-)
-_PUNCTUATION = b"!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~"
-_PUNCTUATION_TO_SPACE = bytes.maketrans(_PUNCTUATION, b" " * len(_PUNCTUATION))
-
-
-def normalize_message(message: str) -> str:
-    """Lower-case words of a message without ASCII punctuation or stopwords, for fuzzy comparison.
-
-    Punctuation is replaced on the UTF-8 bytes (several times faster than `str.translate`;
-    multi-byte characters are left alone).
-    """
-    spaced = message.lower().encode().translate(_PUNCTUATION_TO_SPACE).decode()
-    return " ".join([word for word in spaced.split() if word not in _STOPWORDS])
-
-
-def normalize_messages(messages: Iterable[str]) -> dict[str, str]:
-    """`normalize_message` of each distinct message, as one pass over all of them joined.
-
-    The messages are joined with " NUL " (NUL is neither whitespace nor cased, so lower-casing
-    and splitting treat it like a string's end), normalized as one string (a few C-level
-    passes instead of several per message), and split apart again; if a message contains NUL
-    itself, each is normalized on its own. Lone surrogates pass through unchanged instead of
-    failing the UTF-8 round trip.
-    """
-    distinct = list(dict.fromkeys(messages))
-    joined = " \0 ".join(distinct)
-    if not distinct or joined.count("\0") >= len(distinct):
-        return {message: normalize_message(message) for message in distinct}
-    spaced = joined.lower().encode(errors="surrogatepass").translate(_PUNCTUATION_TO_SPACE)
-    words = spaced.decode(errors="surrogatepass").split()
-    kept = " ".join(filterfalse(_STOPWORDS.__contains__, words))
-    return dict(zip(distinct, map(str.strip, kept.split("\0")), strict=True))
-
-
-Entry = tuple[int, int, str, str, int, Category, Severity, Fix | None]
-"""A finding as (start_line, end_line, seat, message, index in the seat's list, category, severity, fix).
-
-Entries sort natively into the sweep order; (seat, index) is unique, so comparison never
-reaches the rest, and the order is total whatever the input's order.
+A seat's findings keep their order among themselves, so the order is total whatever the input's.
 """
 
 
+def sorted_entries(findings: Mapping[str, Sequence[Finding]]) -> list[Entry]:
+    """Each seat's findings as entries, in the sweep order."""
+    entries = [Entry(seat, finding) for seat, seat_findings in findings.items() for finding in seat_findings]
+    entries.sort(key=SWEEP_ORDER)
+    return entries
+
+
+@dataclass(slots=True, eq=False)
 class Cluster:
-    """Findings from distinct seats that describe one problem; `start`..`end` is their union.
+    """Findings from distinct seats that describe one problem; `start`..`end` is their union."""
 
-    `seats` has the bit of each member's seat set; `norms` holds the distinct normalized
-    messages of the members, in member order, and `kinds` their `problem_kinds`.
-    """
+    start: int
+    end: int
+    category: Category
+    """The category of the finding that started it (the one bonuses compare against)."""
+    members: list[Entry]
+    seats: int
+    """The bit of each member's seat (`cluster_findings` numbers the seats)."""
+    norms: dict[str, int]
+    """The members' distinct normalized messages, in member order, each with its `problem_kinds`."""
 
-    __slots__ = ("category", "end", "kinds", "members", "norms", "seats", "start")
-
-    def __init__(self, entry: Entry, seat_bit: int, norm: str, kinds: int) -> None:
-        self.start, self.end, _, _, _, self.category, _, _ = entry
-        self.members = [entry]
-        self.seats = seat_bit
-        self.norms = [norm]
-        self.kinds = [kinds]
+    def add(self, entry: Entry, seat_bit: int, norm: str, kinds: int) -> None:
+        """Take `entry` (from a seat not yet here) as a member; its message is normalized to `norm`."""
+        self.members.append(entry)
+        self.seats |= seat_bit
+        if entry.finding.end_line > self.end:
+            self.end = entry.finding.end_line
+        if norm not in self.norms:
+            self.norms[norm] = kinds
 
 
 def _relation(first: Category, second: Category) -> int:
@@ -236,13 +129,13 @@ _NEEDED |= {20.0: RELATED_CATEGORY_STRONG}
 _NEEDED |= {5.0: RELATED_CATEGORY_NEAR, 15.0: UNRELATED_CATEGORY, 0.0: UNRELATED_CATEGORY}
 """Message similarity needed to merge, by bonus (same/related/unrelated category, strong match or not)."""
 
-_BY_BONUS = itemgetter(0)  # A ranked candidate's bonus.
-_SEAT = itemgetter(2)  # An entry's seat.
-_MESSAGE = itemgetter(3)  # An entry's message.
+_BY_BONUS = itemgetter(0)  # A candidate's bonus, in (bonus, cluster).
+_MESSAGE = attrgetter("finding.message")
+_SEAT = attrgetter("seat")
 _similarity = fuzz.token_set_ratio
 
 
-def _best_cluster(ranked: list[tuple[float, Cluster]], query: str, kinds: int) -> Cluster | None:
+def _best_cluster(candidates: list[tuple[float, Cluster]], query: str, kinds: int) -> Cluster | None:
     """The cluster a finding joins among its candidates, (bonus, cluster) nearest first; None for none.
 
     `query` is the finding's normalized message and `kinds` its problem kinds. Each candidate
@@ -251,13 +144,13 @@ def _best_cluster(ranked: list[tuple[float, Cluster]], query: str, kinds: int) -
     the search stops as soon as no remaining one could beat the best score; ties go to the
     larger bonus, then the nearer cluster. A similarity below what the candidate must reach
     to matter counts as 0, as with rapidfuzz's `score_cutoff` (applied here: passing it costs
-    more than it saves).
+    more than it saves). `message_similarity` is written out inline: this is the merge's
+    innermost loop.
     """
-    if len(ranked) > 1:
-        ranked.sort(key=_BY_BONUS, reverse=True)
+    candidates.sort(key=_BY_BONUS, reverse=True)
     best: Cluster | None = None
     best_score = -1.0
-    for bonus, cluster in ranked:
+    for bonus, cluster in candidates:
         if 100.0 + bonus <= best_score:
             break
         norms = cluster.norms
@@ -265,7 +158,7 @@ def _best_cluster(ranked: list[tuple[float, Cluster]], query: str, kinds: int) -
             best, best_score = cluster, 100.0 + bonus
             continue
         similarity = 0.0
-        for norm, norm_kinds in zip(norms, cluster.kinds, strict=True):
+        for norm, norm_kinds in norms.items():
             score = _similarity(query, norm)
             if kinds and norm_kinds:
                 score += KIND_AGREES if kinds & norm_kinds else -KIND_DIFFERS
@@ -288,7 +181,7 @@ def _agrees(cluster: Cluster, query: str, kinds: int, needed: float) -> bool:
     """
     if query in cluster.norms:
         return True
-    for norm, norm_kinds in zip(cluster.norms, cluster.kinds, strict=True):
+    for norm, norm_kinds in cluster.norms.items():
         bar = needed
         if kinds and norm_kinds:
             bar -= KIND_AGREES if kinds & norm_kinds else -KIND_DIFFERS
@@ -297,15 +190,19 @@ def _agrees(cluster: Cluster, query: str, kinds: int, needed: float) -> bool:
     return False
 
 
+_WINDOW = 4 * MAX_CANDIDATES
+"""The newest active clusters searched for candidates; on dense input older ones are dropped."""
+
+
 def cluster_findings(entries: list[Entry], seat_count: int) -> list[Cluster]:
-    """Sweep sorted entries in line order, joining each to the best reachable cluster or starting a new one.
+    """Sweep entries (in `SWEEP_ORDER`), joining each to the best reachable cluster or starting a new one.
 
     `active` holds the clusters still within reach (end line ≥ start − 1) that still lack
     a seat, newest last. The candidates for a finding are the `MAX_CANDIDATES` nearest
-    clusters lacking its seat among the `4 * MAX_CANDIDATES` newest active ones, each with
-    its bonus: 15 for a strong line match (the ranges overlap by at least half of their
-    union) plus 5 per degree of category kinship. Even a lone candidate in the finding's
-    category with a strong line match is joined only when the meaning agrees.
+    clusters lacking its seat among the `_WINDOW` newest active ones, each with its bonus:
+    15 for a strong line match (the ranges overlap by at least half of their union) plus 5
+    per degree of category kinship (`_BONUS`). Even a lone candidate in the finding's category
+    with a strong line match is joined only when the meaning agrees.
     """
     normalized = normalize_messages(map(_MESSAGE, entries))
     kinds_of: dict[str, int] = {}
@@ -313,54 +210,46 @@ def cluster_findings(entries: list[Entry], seat_count: int) -> list[Cluster]:
     clusters: list[Cluster] = []
     active: list[Cluster] = []
     current_start = 0
-    window = 4 * MAX_CANDIDATES
     for entry in entries:
-        start, end, seat, message, _, category, _, _ = entry
-        seat_bit = seat_bits[seat]
+        finding = entry.finding
+        start, end = finding.start_line, finding.end_line
+        seat_bit = seat_bits[entry.seat]
         chosen: Cluster | None = None
-        ranked: list[tuple[float, Cluster]] = []
+        candidates: list[tuple[float, Cluster]] = []  # (bonus, cluster), nearest first.
         if active:
             if start != current_start:
                 current_start = start
-                reach = start - 1
-                active = [cluster for cluster in active if cluster.end >= reach]
-            bonuses = _BONUS[category]
-            for cluster in reversed(active) if len(active) <= window else reversed(active[-window:]):
+                active = [cluster for cluster in active if cluster.end >= start - 1]
+            bonuses = _BONUS[finding.category]
+            for cluster in reversed(active) if len(active) <= _WINDOW else reversed(active[-_WINDOW:]):
                 if cluster.seats & seat_bit:
                     continue
-                cluster_end = (
-                    cluster.end
-                )  # A cluster never starts after a later finding: overlaps start at `start`.
-                if end < cluster_end:
-                    strong = 2 * (end - start + 1) >= cluster_end - cluster.start + 1
+                # Strong: the ranges overlap by half their union or more (no cluster starts after `start`).
+                if end < cluster.end:
+                    strong = 2 * (end - start + 1) >= cluster.end - cluster.start + 1
                 else:
-                    strong = 2 * (cluster_end - start + 1) >= end - cluster.start + 1
-                ranked.append((bonuses[cluster.category][strong], cluster))
-                if len(ranked) == MAX_CANDIDATES:
+                    strong = 2 * (cluster.end - start + 1) >= end - cluster.start + 1
+                candidates.append((bonuses[cluster.category][strong], cluster))
+                if len(candidates) == MAX_CANDIDATES:
                     break
-        norm = normalized[message]
+        norm = normalized[finding.message]
         kinds = kinds_of.get(norm)
         if kinds is None:
             kinds = kinds_of[norm] = problem_kinds(norm)
-        if len(ranked) == 1:
-            lone = ranked[0][1]
-            chosen = lone if _agrees(lone, norm, kinds, _NEEDED[ranked[0][0]]) else None
-        elif ranked:
-            chosen = _best_cluster(ranked, norm, kinds)
+        if candidates:
+            if len(candidates) == 1:
+                bonus, lone = candidates[0]
+                chosen = lone if _agrees(lone, norm, kinds, _NEEDED[bonus]) else None
+            else:
+                chosen = _best_cluster(candidates, norm, kinds)
         if chosen is None:
-            chosen = Cluster(entry, seat_bit, norm, kinds)
+            chosen = Cluster(start, end, finding.category, [entry], seat_bit, {norm: kinds})
             clusters.append(chosen)
             active.append(chosen)
-            if len(active) > 2 * window:  # Dense input: clusters beyond the window are never examined.
-                del active[:-window]
+            if len(active) > 2 * _WINDOW:  # Clusters beyond the window are never examined.
+                del active[:-_WINDOW]
         else:
-            chosen.members.append(entry)
-            chosen.seats |= seat_bit
-            if end > chosen.end:
-                chosen.end = end
-            if norm not in chosen.norms:
-                chosen.norms.append(norm)
-                chosen.kinds.append(kinds)
+            chosen.add(entry, seat_bit, norm, kinds)
             if len(chosen.members) >= seat_count:  # Each member is from another seat.
                 active.remove(chosen)
     return clusters

@@ -4,30 +4,41 @@ For a review it rewrites each cluster's message from what every seat said, and m
 or reject findings that only one seat reported (multi-vote findings are never overruled).
 For an explanation it writes one text that says where the seats disagree.
 
-Error policy: when the arbiter's call fails (`ProviderError`) or its answer is unusable
-(`UnusableAnswer`), these functions raise and the caller keeps the un-arbitrated result
-(`orchestration.panel.seats.ask_arbiter` records the failure in the arbiter's status). Nothing
-here catches cancellation. Without an arbiter, `combine_explanations` merges explanations
-and attributes them to their seats.
+`ask_arbiter` runs one such step: through the same privacy gate as the seats, within what is left
+of the request's deadline. Error policy: when the arbiter's call fails (`ProviderError`) or its
+answer is unusable (`UnusableAnswer`), the step functions raise and `ask_arbiter` records the
+failure in the arbiter's status, so the caller keeps the un-arbitrated result. Nothing here
+catches cancellation. Without an arbiter, `combine_explanations` merges explanations and
+attributes them to their seats.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import Any, Literal
+from typing import Any, Final, Literal, TypeVar
 
+import anyio
 from pydantic import BaseModel, ValidationError, field_validator
 from rapidfuzz import fuzz
 
 from orchestration.answers.json_answers import extract_json
 from orchestration.merge.consensus import merged_sort_key, normalize_message
-from orchestration.types.errors import UnusableAnswer
-from orchestration.types.findings import MergedFinding, Severity
+from orchestration.privacy.gate import PrivacyGate, scrub_secrets
+from orchestration.providers.chat import complete_chat
+from orchestration.types.config import ChorusConfig, ModelConfig
+from orchestration.types.errors import ProviderError, UnusableAnswer
+from orchestration.types.findings import MergedFinding, Severity, line_span
+from orchestration.types.requests import Message
+from orchestration.types.results import ModelStatus, SeatState
 
-Message = dict[str, str]
+T = TypeVar("T")
+
 CompleteChat = Callable[[list[Message]], Awaitable[str]]
 """Sends chat messages to the arbiter's seat and returns its answer text."""
+
+MIN_ARBITER_SECONDS: Final = 0.05
+"""With less than this left before the deadline, the arbiter is not asked at all."""
 
 ARBITER_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -128,9 +139,7 @@ def describe_clusters(merged: Sequence[MergedFinding]) -> str:
     """The clusters as numbered text blocks (id = position + 1) with each seat's own words."""
     blocks = []
     for number, finding in enumerate(merged, start=1):
-        span = f"line {finding.start_line}"
-        if finding.end_line != finding.start_line:
-            span = f"lines {finding.start_line}-{finding.end_line}"
+        span = line_span(finding.start_line, finding.end_line)
         header = (
             f"[{number}] {span}, reported by {finding.votes}/{finding.panel} models, "
             f"{finding.category.value}, {finding.severity.value}"
@@ -316,3 +325,57 @@ def combine_explanations(explanations: Mapping[str, str]) -> str:
         return entries[0]
     note = f"> **The models disagree:** {len(groups)} different explanations."
     return "\n\n".join([note, *entries])
+
+
+async def ask_arbiter(
+    config: ChorusConfig,
+    gate: PrivacyGate,
+    messages_for: Callable[[CompleteChat], Awaitable[T]],
+    *,
+    started_at: float | None = None,
+) -> tuple[T | None, ModelStatus | None]:
+    """Run one arbiter step if an arbiter is configured; a failure returns (None, its status).
+
+    The arbiter passes the same privacy gate as the seats: a local-only file never reaches a
+    remote arbiter (its status says it was skipped). It never runs past the request's deadline:
+    `started_at` (`anyio.current_time()` when the request began) leaves it only what remains of
+    `policy.deadline`; with nothing left it is not asked at all.
+    """
+    name = config.panels.arbiter
+    if name is None:
+        return None, None
+    seat = config.models[name]
+    refusal = gate.refusal(seat)
+    if refusal is not None:
+        return None, ModelStatus.skipped(name, seat.model, refusal)
+    deadline = config.policy.deadline
+    now = anyio.current_time()
+    remaining = deadline - (now - started_at) if started_at is not None else deadline
+    if remaining <= MIN_ARBITER_SECONDS:
+        reason = f"not asked: the request's deadline of {deadline:g} s had been reached"
+        return None, ModelStatus.skipped(name, seat.model, reason)
+    limit = min(seat.timeout, remaining)
+
+    async def complete(messages: list[Message]) -> str:
+        return await complete_chat(name, seat, messages, gate=gate)
+
+    try:
+        with anyio.fail_after(limit):
+            value = await messages_for(complete)
+    except TimeoutError:
+        if limit < seat.timeout:
+            reason = f"arbiter cut off at the request's deadline of {deadline:g} s"
+        else:
+            reason = f"arbiter timed out after {seat.timeout:g} s"
+        return None, _status(name, seat, "timeout", now, reason)
+    except ProviderError as error:
+        return None, _status(name, seat, error.kind, now, str(error))
+    except UnusableAnswer as error:
+        return None, _status(name, seat, "invalid", now, str(error))
+    return value, _status(name, seat, "ok", now, None)
+
+
+def _status(name: str, seat: ModelConfig, state: SeatState, started: float, error: str | None) -> ModelStatus:
+    latency = (anyio.current_time() - started) * 1000
+    shown = None if error is None else scrub_secrets(error)
+    return ModelStatus(name=name, model=seat.model, status=state, latency_ms=round(latency, 1), error=shown)

@@ -8,8 +8,8 @@ figure for the model, else `FALLBACK_INPUT_TOKENS`; prompts are measured with li
 counter (`count_tokens`). A seat whose single prompt is over its budget is not asked
 (`admit_seats`); the review pipeline instead splits the selection (`orchestration.pipelines.chunking`).
 
-litellm is imported only by `orchestration.providers.chat`; this module reads the loaded module
-through `providers.loaded_litellm()` after `providers.ensure_litellm()`.
+litellm is imported only by `orchestration.providers.loading`; this module reads the loaded module
+through its `loaded_litellm()` after `ensure_litellm()`.
 """
 
 from __future__ import annotations
@@ -22,16 +22,12 @@ from typing import Final
 import anyio
 
 from orchestration.offload import off_loop
-from orchestration.panel.seats import open_gate, prepare_document
-from orchestration.privacy.gate import Message, PrivacyGate
-from orchestration.providers.chat import ensure_litellm, loaded_litellm
-from orchestration.types.config import ChorusConfig, ModelConfig, PolicyConfig
+from orchestration.privacy.gate import PrivacyGate, redact_secrets
+from orchestration.providers.loading import ensure_litellm, loaded_litellm
+from orchestration.types.config import FALLBACK_INPUT_TOKENS, ChorusConfig, ModelConfig, PolicyConfig
 from orchestration.types.errors import InputError
-from orchestration.types.requests import SourceDocument
+from orchestration.types.requests import Message, SourceDocument
 from orchestration.types.results import ModelStatus
-
-FALLBACK_INPUT_TOKENS: Final = 32_768
-"""A seat's prompt budget when neither its config nor litellm's model map gives one."""
 
 _MESSAGE_OVERHEAD_TOKENS: Final = 8
 """Tokens a chat format adds per message (role, separators), generously counted."""
@@ -51,12 +47,18 @@ def check_file_size(document: SourceDocument, policy: PolicyConfig) -> None:
         )
 
 
+def prepare_document(document: SourceDocument) -> SourceDocument:
+    """A copy of `document` whose secrets are replaced by placeholders (line for line)."""
+    redacted, _count = redact_secrets(document.text)
+    return document.model_copy(update={"text": redacted})
+
+
 async def open_request(
     document: SourceDocument, config: ChorusConfig, workspace: Path | None
 ) -> tuple[PrivacyGate, SourceDocument]:
     """The request's privacy gate and its redacted document; raises `InputError`/`ExcludedFileError`."""
     check_file_size(document, config.policy)
-    gate = open_gate(document, config, workspace)
+    gate = PrivacyGate.for_document(document.path, config.policy, workspace)
     prepared = await off_loop(prepare_document, document, size=len(document.text))
     return gate, prepared
 
@@ -114,11 +116,6 @@ def over_budget(model: str, messages: Sequence[Message], budget: int) -> int | N
     return tokens if tokens > budget else None
 
 
-def refusal_status(name: str, seat: ModelConfig, reason: str) -> ModelStatus:
-    """The status of a seat that was not asked because its prompt would not fit."""
-    return ModelStatus(name=name, model=seat.model, status="skipped", error=reason)
-
-
 def budget_advice(name: str) -> str:
     """How to get a prompt under a seat's budget."""
     return f"select fewer lines, or raise models.{name}.max_input_tokens in chorus.toml"
@@ -147,7 +144,7 @@ async def admit_seats(
                 f"{name} was not asked: the prompt needs {tokens:,} tokens, over its budget of "
                 f"{budget:,}; {budget_advice(name)}"
             )
-            refused.append(refusal_status(name, seat, reason))
+            refused.append(ModelStatus.skipped(name, seat.model, reason))
     if not admitted:
         raise InputError(refused[0].error or "the prompt is too large for every seat")
     return admitted, refused

@@ -31,9 +31,12 @@ from anyio.streams.memory import MemoryObjectSendStream
 
 from orchestration.offload import off_loop
 from orchestration.privacy.gate import PrivacyGate, scrub_secrets
-from orchestration.providers.chat import complete_chat, ensure_litellm, log_unexpected
+from orchestration.providers.chat import complete_chat
+from orchestration.providers.failures import log_unexpected
+from orchestration.providers.loading import ensure_litellm
 from orchestration.types.config import ModelConfig, PolicyConfig
 from orchestration.types.errors import ProviderError, UnusableAnswer
+from orchestration.types.requests import Message
 from orchestration.types.results import ModelStatus, SeatStarted, SeatState
 
 T = TypeVar("T")
@@ -61,17 +64,17 @@ async def take_turn() -> None:
         await checkpoint()
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Seat:
     """One panel member for one request."""
 
     name: str
     config: ModelConfig
-    messages: list[dict[str, str]]
+    messages: list[Message]
     gate: PrivacyGate
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class SeatAnswer(Generic[T]):
     """How one seat fared: its status, the parsed value when status is "ok", and the raw text."""
 
@@ -80,10 +83,11 @@ class SeatAnswer(Generic[T]):
     raw: str | None
 
 
-FanOutEvent = SeatStarted | SeatAnswer[Any]
+FanOutEvent = SeatStarted | SeatAnswer[T]
+"""What a fan-out streams: a seat started its call, or a seat's answer (or failure)."""
 
 
-@dataclass
+@dataclass(slots=True)
 class _SeatRun:
     """Book-keeping for one seat during a fan-out."""
 
@@ -113,7 +117,7 @@ class _FanOut(Generic[T]):
         parse: Callable[[str, Seat], T],
         policy: PolicyConfig,
         json_schema: dict[str, Any] | None,
-        send: MemoryObjectSendStream[SeatStarted | SeatAnswer[T]],
+        send: MemoryObjectSendStream[FanOutEvent[T]],
     ) -> None:
         self.runs = [_SeatRun(seat) for seat in seats]
         self.parse = parse
@@ -124,7 +128,7 @@ class _FanOut(Generic[T]):
         self.quorum_reached = False
         self.all_finished = anyio.Event()
 
-    def emit(self, event: SeatStarted | SeatAnswer[T]) -> None:
+    def emit(self, event: FanOutEvent[T]) -> None:
         """Queue an event without a checkpoint, so no answer is lost to a cancellation."""
         try:
             self.send.send_nowait(event)
@@ -216,14 +220,14 @@ async def fan_out(
     policy: PolicyConfig,
     *,
     json_schema: dict[str, Any] | None = None,
-) -> AsyncIterator[AsyncIterator[SeatStarted | SeatAnswer[T]]]:
+) -> AsyncIterator[AsyncIterator[FanOutEvent[T]]]:
     """Call all `seats` in parallel; yields an iterator of SeatStarted and SeatAnswer events.
 
     The iterator ends after one SeatAnswer per seat. Leaving the block cancels unfinished calls.
     """
     if _call_limiter.total_tokens != policy.max_parallel_calls:
         _call_limiter.total_tokens = policy.max_parallel_calls
-    send, receive = anyio.create_memory_object_stream[SeatStarted | SeatAnswer[T]](math.inf)
+    send, receive = anyio.create_memory_object_stream[FanOutEvent[T]](math.inf)
     runner: _FanOut[T] = _FanOut(seats, parse, policy, json_schema, send)
     with receive:
         async with anyio.create_task_group() as group:

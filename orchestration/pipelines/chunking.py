@@ -23,7 +23,7 @@ from __future__ import annotations
 import re
 from bisect import bisect_right
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from itertools import accumulate
 from typing import Any, Final, TypeVar
 
@@ -36,17 +36,16 @@ from orchestration.panel.budgets import (
     budget_advice,
     count_text_tokens,
     count_tokens,
-    refusal_status,
     seat_budget,
     surely_fits,
 )
 from orchestration.panel.fanout import Seat
-from orchestration.panel.seats import EventHandler, PanelRun, run_panel
-from orchestration.privacy.gate import Message, PrivacyGate
-from orchestration.providers.chat import ensure_litellm
+from orchestration.panel.seats import EventHandler, PanelRound, PanelRun, run_panel
+from orchestration.privacy.gate import PrivacyGate
+from orchestration.providers.loading import ensure_litellm
 from orchestration.types.config import ChorusConfig, ModelConfig
 from orchestration.types.errors import InputError
-from orchestration.types.requests import ReviewRequest
+from orchestration.types.requests import PLAIN_TEXT, Message, ReviewRequest
 from orchestration.types.results import (
     ModelStatus,
     PanelEvent,
@@ -65,7 +64,7 @@ FUNCTION_NODE: Final = re.compile(r"function|method|constructor|lambda|func_lite
 """Tree-sitter node types (across the language pack's grammars) of functions, which are never cut."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ChunkSeat(Seat):
     """One request to a review seat: lines `first..last` of the selection; `base` is the seat's name."""
 
@@ -92,7 +91,7 @@ class CodeShape:
     @classmethod
     def parse(cls, lines: Sequence[str], language: str) -> CodeShape:
         """Parse with a fresh parser for the cached language (parsers are not shared across threads)."""
-        cached = parser_for(language) if language != "text" else None
+        cached = parser_for(language) if language != PLAIN_TEXT else None
         if cached is None or cached.language is None:
             return cls(lines, None)
         tree = Parser(cached.language).parse("\n".join(lines).encode("utf-8", "surrogatepass"))
@@ -254,7 +253,7 @@ async def plan_review_seats(
                 plans[key] = error
         plan = plans[key]
         if isinstance(plan, ChunkTooLarge):
-            refused.append(refusal_status(name, seat, _too_large(name, request, plan, budget)))
+            refused.append(ModelStatus.skipped(name, seat.model, _too_large(name, request, plan, budget)))
             continue
         for start, end in plan:
             label = name if len(plan) == 1 else f"{name} [lines {start}-{end}]"
@@ -274,7 +273,7 @@ def _too_large(name: str, request: ReviewRequest, error: ChunkTooLarge, budget: 
     )
 
 
-@dataclass
+@dataclass(slots=True)
 class _ChunkTracker:
     """Turns per-chunk events and runs into per-seat ones."""
 
@@ -288,9 +287,11 @@ class _ChunkTracker:
     last_result: PanelResult | None = None
     last_completed: int = -1
     fresh: bool = False
+    chunks: dict[str, list[ChunkSeat]] = field(default_factory=dict, init=False)
+    """Each seat's chunks, by the seat's name."""
+    by_name: dict[str, ChunkSeat] = field(default_factory=dict, init=False)
 
     def __post_init__(self) -> None:
-        self.chunks: dict[str, list[ChunkSeat]] = {}
         for seat in self.seats:
             self.chunks.setdefault(seat.base, []).append(seat)
         self.by_name = {seat.name: seat for seat in self.seats}
@@ -356,36 +357,20 @@ class _ChunkTracker:
         return self.last_result
 
 
-async def run_chunked_panel(
-    seats: list[ChunkSeat],
-    skipped: list[ModelStatus],
-    parse: Callable[[str, Seat], list[T]],
-    config: ChorusConfig,
-    *,
-    json_schema: dict[str, Any] | None,
-    on_event: EventHandler | None,
-    partial_result: Callable[[PanelRun[list[T]]], Awaitable[PanelResult]] | None = None,
-) -> PanelRun[list[T]]:
-    """`panel.run_panel` over chunk seats, reported and returned per seat (see the module docstring)."""
-    if len({seat.base for seat in seats}) == len(seats):
-        return await run_panel(
-            list(seats),
-            skipped,
-            parse,
-            config,
-            json_schema=json_schema,
-            on_event=on_event,
-            partial_result=partial_result,
-        )
-    tracker = _ChunkTracker(seats, skipped, on_event, partial_result)
-    unquorate = config.model_copy(update={"policy": config.policy.model_copy(update={"quorum": None})})
-    run = await run_panel(
-        list(seats),
-        skipped,
-        parse,
-        unquorate,
-        json_schema=json_schema,
+async def run_chunked_panel(panel_round: PanelRound[list[T]], config: ChorusConfig) -> PanelRun[list[T]]:
+    """`panel.run_panel` over chunk seats, reported and returned per seat (see the module docstring).
+
+    A round whose seats are each asked once (or are not `ChunkSeat`s) runs as it is.
+    """
+    seats = [seat for seat in panel_round.seats if isinstance(seat, ChunkSeat)]
+    if len(seats) < len(panel_round.seats) or len({seat.base for seat in seats}) == len(seats):
+        return await run_panel(panel_round, config)
+    on_event, partial_result = panel_round.on_event, panel_round.partial_result
+    tracker = _ChunkTracker(seats, panel_round.skipped, on_event, partial_result)
+    per_chunk = replace(
+        panel_round,
         on_event=tracker.forward if on_event is not None else None,
         partial_result=tracker.partial if partial_result is not None else None,
     )
-    return tracker.seat_run(run)
+    unquorate = config.model_copy(update={"policy": config.policy.model_copy(update={"quorum": None})})
+    return tracker.seat_run(await run_panel(per_chunk, unquorate))

@@ -2,28 +2,26 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from pathlib import Path
-
-import anyio
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
 
 from orchestration.answers.parsing import parse_explanation
 from orchestration.answers.prompts import EXPLAIN_SCHEMA, explain_messages, number_lines
 from orchestration.merge.consensus import rank_fixes
 from orchestration.offload import off_loop
 from orchestration.panel.arbiter import combine_explanations, synthesize_explanation
-from orchestration.panel.budgets import admit_seats, litellm_ready, open_request
 from orchestration.panel.fanout import Seat
-from orchestration.panel.seats import EventHandler, PanelRun, ask_arbiter, plan_seats, run_panel, seat_weights
+from orchestration.panel.seats import PanelRun
 from orchestration.pipelines.review import indent_like_original
-from orchestration.privacy.gate import Message
+from orchestration.pipelines.skeleton import ArbiterStep, OpenedRequest, Pipeline, seats_asked_alike
 from orchestration.privacy.roundtrip import restore_ranked, withheld_notice
-from orchestration.types.config import ChorusConfig
+from orchestration.types.config import Task
 from orchestration.types.findings import Fix
 from orchestration.types.requests import ExplainRequest
-from orchestration.types.results import ExplainResult, ModelStatus, ResultUpdate
+from orchestration.types.results import ExplainResult, ModelStatus
 
 Explanation = tuple[str, Fix | None]
+"""One seat's answer: its Markdown explanation and the fix it proposes, if any."""
 
 
 def summarize_diagnostics(request: ExplainRequest) -> str:
@@ -37,13 +35,13 @@ def summarize_diagnostics(request: ExplainRequest) -> str:
     )
 
 
-async def explain_diagnostics(
-    request: ExplainRequest,
-    config: ChorusConfig,
-    *,
-    workspace: Path | None = None,
-    on_event: EventHandler | None = None,
-) -> ExplainResult:
+def explanation_texts(answers: dict[str, Explanation]) -> dict[str, str]:
+    """Each seat's explanation, without its fix."""
+    return {name: text for name, (text, _fix) in answers.items()}
+
+
+@dataclass(slots=True)
+class ExplainPipeline(Pipeline[ExplainRequest, Explanation, ExplainResult]):
     """Ask every explain seat at once; return one markdown explanation and the ranked fixes.
 
     With an arbiter the explanations are synthesized into one text that names the
@@ -52,35 +50,41 @@ async def explain_diagnostics(
     do not exist, a file over `policy.max_file_bytes` or a prompt no seat's budget holds.
     Fixes that would write a redaction placeholder get the secret back or are withheld.
     """
-    started_at = anyio.current_time()
-    first, last = request.selection()
-    gate, document = await open_request(request.document, config, workspace)
-    safe_request = request.model_copy(update={"document": document, "start_line": first, "end_line": last})
-    asked, skipped = plan_seats(config, "explain", gate)
-    started_at += await litellm_ready()
-    messages = explain_messages(safe_request)
-    asked, refused = await admit_seats(asked, messages)
-    seats = [Seat(name, seat, messages, gate) for name, seat in asked]
-    skipped = [*skipped, *refused]
-    weights = seat_weights(config)
-    original_lines = request.document.lines
 
-    whole_file = max(1, len(document.lines))
+    task: ClassVar[Task] = "explain"
+    json_schema: ClassVar[dict[str, Any]] = EXPLAIN_SCHEMA
 
-    def parse(raw: str, seat: Seat) -> Explanation:
+    first: int = field(default=0, init=False)
+    last: int = field(default=0, init=False)
+
+    def check(self) -> None:
+        self.first, self.last = self.request.selection()
+
+    async def seat(self, opened: OpenedRequest) -> tuple[list[Seat], list[ModelStatus]]:
+        safe_request = self.request.model_copy(
+            update={"document": opened.document, "start_line": self.first, "end_line": self.last}
+        )
+        return await seats_asked_alike(opened, explain_messages(safe_request))
+
+    def parse(self, raw: str, seat: Seat, opened: OpenedRequest) -> Explanation:
+        lines = opened.document.lines
         # A fix may reach beyond the diagnostic's lines (an import, the enclosing function).
-        text, fix = parse_explanation(raw, start_line=1, end_line=whole_file)
-        return text, indent_like_original(fix, document.lines) if fix is not None else None
+        text, fix = parse_explanation(raw, start_line=1, end_line=max(1, len(lines)))
+        return text, indent_like_original(fix, lines) if fix is not None else None
 
-    def combined(answers: dict[str, Explanation], models: list[ModelStatus], final: bool) -> ExplainResult:
-        texts = {name: text for name, (text, _fix) in answers.items()}
+    def combined(
+        self, answers: dict[str, Explanation], models: list[ModelStatus], opened: OpenedRequest, final: bool
+    ) -> ExplainResult:
+        """The explanations combined and the fixes ranked (blocking; long texts run in a worker thread)."""
         fixes = {name: fix for name, (_text, fix) in answers.items() if fix is not None}
-        ranked, withheld = restore_ranked(rank_fixes(fixes, weights), original_lines, document.lines)
+        ranked, withheld = restore_ranked(
+            rank_fixes(fixes, opened.weights), self.request.document.lines, opened.document.lines
+        )
         return ExplainResult(
-            path=request.document.path,
-            start_line=first,
-            end_line=last,
-            explanation=combine_explanations(texts),
+            path=self.request.document.path,
+            start_line=self.first,
+            end_line=self.last,
+            explanation=combine_explanations(explanation_texts(answers)),
             fixes=ranked,
             models=models,
             final=final,
@@ -88,35 +92,28 @@ async def explain_diagnostics(
             notice=withheld_notice(withheld),
         )
 
-    async def combined_off_loop(run: PanelRun[Explanation], final: bool) -> ExplainResult:
+    async def result(
+        self, run: PanelRun[Explanation], opened: OpenedRequest, *, final: bool
+    ) -> ExplainResult:
         size = sum(len(text) for text, _fix in run.answers.values())
-        return await off_loop(combined, dict(run.answers), run.models, final, size=size)
+        return await off_loop(self.combined, dict(run.answers), run.models, opened, final, size=size)
 
-    async def partial(run: PanelRun[Explanation]) -> ExplainResult:
-        return await combined_off_loop(run, final=False)
+    def arbiter_step(
+        self, result: ExplainResult, run: PanelRun[Explanation], opened: OpenedRequest
+    ) -> ArbiterStep[str, ExplainResult] | None:
+        if len(run.answers) < 2:
+            return None
+        texts = explanation_texts(run.answers)
+        excerpt = number_lines(opened.document.lines, self.first, self.last)
+        summary = summarize_diagnostics(self.request)
 
-    run = await run_panel(
-        seats,
-        skipped,
-        parse,
-        config,
-        json_schema=EXPLAIN_SCHEMA,
-        on_event=on_event,
-        partial_result=partial,
-    )
-    result = await combined_off_loop(run, final=True)
-    if len(run.answers) > 1 and config.panels.arbiter is not None:
-        texts = {name: text for name, (text, _fix) in run.answers.items()}
-        excerpt = number_lines(document.lines, first, last)
-        summary = summarize_diagnostics(request)
+        def keep(synthesized: str | None, status: ModelStatus | None) -> ExplainResult:
+            return result.model_copy(
+                update={"explanation": synthesized or result.explanation, "arbiter": status}
+            )
 
-        async def synthesize(complete: Callable[[list[Message]], Awaitable[str]]) -> str:
-            return await synthesize_explanation(texts, summary, excerpt, complete)
+        return ArbiterStep(lambda complete: synthesize_explanation(texts, summary, excerpt, complete), keep)
 
-        synthesized, status = await ask_arbiter(config, gate, synthesize, started_at=started_at)
-        result = result.model_copy(
-            update={"explanation": synthesized or result.explanation, "arbiter": status}
-        )
-    if on_event is not None:
-        await on_event(ResultUpdate(result=result))
-    return result
+
+explain_diagnostics = ExplainPipeline.answer
+"""`await explain_diagnostics(request, config, workspace=..., on_event=...)`: see `ExplainPipeline`."""

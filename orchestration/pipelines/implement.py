@@ -2,29 +2,26 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
 
 from orchestration.answers.parsing import parse_implementation
 from orchestration.answers.prompts import IMPLEMENT_SCHEMA, implement_messages
 from orchestration.code.candidates import build_candidates
 from orchestration.code.stubs import find_stub
-from orchestration.panel.budgets import admit_seats, check_file_size, open_request
+from orchestration.panel.budgets import check_file_size
 from orchestration.panel.fanout import Seat
-from orchestration.panel.seats import EventHandler, PanelRun, plan_seats, run_panel, seat_weights
+from orchestration.panel.seats import PanelRun
+from orchestration.pipelines.skeleton import OpenedRequest, Pipeline, seats_asked_alike
 from orchestration.privacy.roundtrip import restore_codes, withheld_notice
-from orchestration.types.config import ChorusConfig
+from orchestration.types.config import Task
 from orchestration.types.errors import StubNotFoundError
 from orchestration.types.requests import ImplementRequest
-from orchestration.types.results import ImplementResult, ResultUpdate
+from orchestration.types.results import ImplementResult, ModelStatus, StubLocation
 
 
-async def implement_stub(
-    request: ImplementRequest,
-    config: ChorusConfig,
-    *,
-    workspace: Path | None = None,
-    on_event: EventHandler | None = None,
-) -> ImplementResult:
+@dataclass(slots=True)
+class ImplementPipeline(Pipeline[ImplementRequest, str, ImplementResult]):
     """Ask every implement seat for the stub's body; return validated candidates, best first.
 
     Partial results rank candidates on syntax and agreement only; the final result
@@ -32,43 +29,47 @@ async def implement_stub(
     `StubNotFoundError` when no stub function is at `request.line`, and `InputError` for a
     line past the end, a file over `policy.max_file_bytes` or a prompt no seat's budget
     holds. A candidate that would write a redaction placeholder gets the secret back or is
-    withheld (`orchestration.privacy.roundtrip`).
+    withheld (`orchestration.privacy.roundtrip`). There is no arbiter step: the candidates are
+    checked and ranked instead.
     """
-    line = request.checked_line()
-    original = request.document
-    check_file_size(original, config.policy)
-    stub = find_stub(original, line)
-    if stub is None:
-        raise StubNotFoundError(
-            f"no stub function at {original.path}:{request.line} (a function whose body is only "
-            "pass, ..., raise NotImplementedError, throw new Error(...) or a TODO comment)"
-        )
-    gate, document = await open_request(original, config, workspace)
-    safe_request = request.model_copy(update={"document": document})
-    asked, skipped = plan_seats(config, "implement", gate)
-    messages = implement_messages(safe_request, stub)
-    asked, refused = await admit_seats(asked, messages)
-    seats = [Seat(name, seat, messages, gate) for name, seat in asked]
-    skipped = [*skipped, *refused]
-    weights = seat_weights(config)
-    quick_policy = config.policy.model_copy(update={"validate_command": None})
 
-    def parse(raw: str, seat: Seat) -> str:
+    task: ClassVar[Task] = "implement"
+    json_schema: ClassVar[dict[str, Any]] = IMPLEMENT_SCHEMA
+
+    stub: StubLocation = field(init=False)
+    """The stub function at the request's line, found by `check`."""
+
+    def check(self) -> None:
+        line = self.request.checked_line()
+        original = self.request.document
+        check_file_size(original, self.config.policy)
+        stub = find_stub(original, line)
+        if stub is None:
+            raise StubNotFoundError(
+                f"no stub function at {original.path}:{self.request.line} (a function whose body is only "
+                "pass, ..., raise NotImplementedError, throw new Error(...) or a TODO comment)"
+            )
+        self.stub = stub
+
+    async def seat(self, opened: OpenedRequest) -> tuple[list[Seat], list[ModelStatus]]:
+        safe_request = self.request.model_copy(update={"document": opened.document})
+        return await seats_asked_alike(opened, implement_messages(safe_request, self.stub))
+
+    def parse(self, raw: str, seat: Seat, opened: OpenedRequest) -> str:
         return parse_implementation(raw)
 
-    async def ranked(run: PanelRun[str], final: bool) -> ImplementResult:
-        codes, withheld = restore_codes(run.answers, stub, original.lines, document.lines)
+    async def result(self, run: PanelRun[str], opened: OpenedRequest, *, final: bool) -> ImplementResult:
+        original = self.request.document
+        codes, withheld = restore_codes(run.answers, self.stub, original.lines, opened.document.lines)
+        policy = (
+            self.config.policy if final else self.config.policy.model_copy(update={"validate_command": None})
+        )
         candidates = await build_candidates(
-            original,
-            stub,
-            codes,
-            weights=weights,
-            policy=config.policy if final else quick_policy,
-            workspace=workspace,
+            original, self.stub, codes, weights=opened.weights, policy=policy, workspace=self.workspace
         )
         return ImplementResult(
             path=original.path,
-            stub=stub,
+            stub=self.stub,
             candidates=candidates,
             models=run.models,
             final=final,
@@ -76,19 +77,6 @@ async def implement_stub(
             notice=withheld_notice(withheld),
         )
 
-    async def partial(run: PanelRun[str]) -> ImplementResult:
-        return await ranked(run, final=False)
 
-    run = await run_panel(
-        seats,
-        skipped,
-        parse,
-        config,
-        json_schema=IMPLEMENT_SCHEMA,
-        on_event=on_event,
-        partial_result=partial,
-    )
-    result = await ranked(run, final=True)
-    if on_event is not None:
-        await on_event(ResultUpdate(result=result))
-    return result
+implement_stub = ImplementPipeline.answer
+"""`await implement_stub(request, config, workspace=..., on_event=...)`: see `ImplementPipeline`."""

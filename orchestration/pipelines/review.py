@@ -2,34 +2,26 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
-
-import anyio
+from typing import Any, ClassVar
 
 from orchestration.answers.parsing import parse_review
 from orchestration.answers.prompts import REVIEW_SCHEMA, number_lines
 from orchestration.merge.consensus import merge_findings
 from orchestration.offload import OFF_LOOP_ITEMS, off_loop
 from orchestration.panel.arbiter import arbitrate_review
-from orchestration.panel.budgets import litellm_ready, open_request
 from orchestration.panel.fanout import Seat
-from orchestration.panel.seats import (
-    EventHandler,
-    PanelRun,
-    ask_arbiter,
-    plan_seats,
-    seat_weights,
-    stream_events,
-)
+from orchestration.panel.seats import EventHandler, PanelRound, PanelRun, stream_events
 from orchestration.pipelines.chunking import ChunkSeat, plan_review_seats, run_chunked_panel
-from orchestration.privacy.gate import Message
+from orchestration.pipelines.skeleton import ArbiterStep, OpenedRequest, Pipeline
 from orchestration.privacy.roundtrip import restore_findings, withheld_notice
-from orchestration.types.config import ChorusConfig
+from orchestration.types.config import ChorusConfig, Task
 from orchestration.types.findings import Finding, Fix, MergedFinding
 from orchestration.types.requests import ReviewRequest
-from orchestration.types.results import PanelEvent, ResultUpdate, ReviewResult
+from orchestration.types.results import ModelStatus, PanelEvent, ReviewResult
 
 
 def indent_like_original(fix: Fix, lines: list[str]) -> Fix:
@@ -56,13 +48,8 @@ def with_indented_fix(finding: Finding, lines: list[str]) -> Finding:
     return finding.model_copy(update={"fix": indent_like_original(finding.fix, lines)})
 
 
-async def review_selection(
-    request: ReviewRequest,
-    config: ChorusConfig,
-    *,
-    workspace: Path | None = None,
-    on_event: EventHandler | None = None,
-) -> ReviewResult:
+@dataclass(slots=True)
+class ReviewPipeline(Pipeline[ReviewRequest, list[Finding], ReviewResult]):
     """Ask every review seat at once, merge as answers arrive, return the final merge.
 
     `on_event` sees each seat start and finish, a partial result after every usable
@@ -73,87 +60,94 @@ async def review_selection(
     (`orchestration.pipelines.chunking`); fixes that would write a redaction placeholder get the
     secret back or are withheld (`orchestration.privacy.roundtrip`).
     """
-    started_at = anyio.current_time()
-    first, last = request.selection()
-    gate, document = await open_request(request.document, config, workspace)
-    safe_request = request.model_copy(update={"document": document})
-    asked, skipped = plan_seats(config, "review", gate)
-    started_at += await litellm_ready()
-    seats, refused = await plan_review_seats(asked, safe_request, first, last, gate)
-    skipped = [*skipped, *refused]
-    weights = seat_weights(config)
-    lines, original_lines = document.lines, request.document.lines
-    chunked = sorted({seat.base for seat in seats if seat.name != seat.base})
-    chunk_note = (
-        f"{', '.join(chunked)} reviewed the selection in parts that fit its prompt budget"
-        if chunked
-        else None
-    )
 
-    def parse(raw: str, seat: Seat) -> list[Finding]:
+    task: ClassVar[Task] = "review"
+    json_schema: ClassVar[dict[str, Any]] = REVIEW_SCHEMA
+
+    first: int = field(default=0, init=False)
+    last: int = field(default=0, init=False)
+    chunk_note: str | None = field(default=None, init=False)
+    """Which seats reviewed the selection in parts, for the result's notice."""
+
+    def check(self) -> None:
+        self.first, self.last = self.request.selection()
+
+    async def seat(self, opened: OpenedRequest) -> tuple[list[Seat], list[ModelStatus]]:
+        safe_request = self.request.model_copy(update={"document": opened.document})
+        seats, refused = await plan_review_seats(
+            opened.asked, safe_request, self.first, self.last, opened.gate
+        )
+        chunked = sorted({seat.base for seat in seats if seat.name != seat.base})
+        if chunked:
+            self.chunk_note = (
+                f"{', '.join(chunked)} reviewed the selection in parts that fit its prompt budget"
+            )
+        return list(seats), refused
+
+    def parse(self, raw: str, seat: Seat, opened: OpenedRequest) -> list[Finding]:
         span, name = (
             ((seat.first, seat.last), seat.base)
             if isinstance(seat, ChunkSeat)
-            else ((first, last), seat.name)
+            else ((self.first, self.last), seat.name)
         )
         found = parse_review(raw, start_line=span[0], end_line=span[1], seat=name)
-        return [with_indented_fix(finding, lines) for finding in found]
+        return [with_indented_fix(finding, opened.document.lines) for finding in found]
 
-    def merge(answers: dict[str, list[Finding]], answered: list[str]) -> list[MergedFinding]:
+    async def ask(self, panel_round: PanelRound[list[Finding]]) -> PanelRun[list[Finding]]:
+        """Every chunk of every seat at once, reported per seat (`chunking.run_chunked_panel`)."""
+        return await run_chunked_panel(panel_round, self.config)
+
+    def merge(
+        self, answers: dict[str, list[Finding]], answered: list[str], weights: dict[str, float]
+    ) -> list[MergedFinding]:
+        """The seats' findings merged into one voice (blocking; large merges run in a worker thread)."""
         return merge_findings(
-            answers, answered=answered, weights=weights, min_agreement=config.policy.min_agreement
+            answers, answered=answered, weights=weights, min_agreement=self.config.policy.min_agreement
         )
 
-    async def merged(run: PanelRun[list[Finding]], final: bool) -> ReviewResult:
+    async def result(
+        self, run: PanelRun[list[Finding]], opened: OpenedRequest, *, final: bool
+    ) -> ReviewResult:
         size = sum(len(items) for items in run.answers.values())
-        findings = await off_loop(merge, dict(run.answers), run.answered, size=size, threshold=OFF_LOOP_ITEMS)
+        findings = await off_loop(
+            self.merge, dict(run.answers), run.answered, opened.weights, size=size, threshold=OFF_LOOP_ITEMS
+        )
         return ReviewResult(
-            path=request.document.path,
-            start_line=first,
-            end_line=last,
+            path=self.request.document.path,
+            start_line=self.first,
+            end_line=self.last,
             findings=findings,
             models=run.models,
             final=final,
         )
 
-    async def restored(result: ReviewResult) -> ReviewResult:
+    def arbiter_step(
+        self, result: ReviewResult, run: PanelRun[list[Finding]], opened: OpenedRequest
+    ) -> ArbiterStep[list[MergedFinding], ReviewResult] | None:
+        if not result.findings:
+            return None
+        findings, excerpt = result.findings, number_lines(opened.document.lines, self.first, self.last)
+
+        def keep(arbitrated: list[MergedFinding] | None, status: ModelStatus | None) -> ReviewResult:
+            return result.model_copy(update={"findings": arbitrated or findings, "arbiter": status})
+
+        return ArbiterStep(lambda complete: arbitrate_review(findings, excerpt, complete), keep)
+
+    async def restored(self, result: ReviewResult, opened: OpenedRequest) -> ReviewResult:
         findings, withheld = await off_loop(
             restore_findings,
             result.findings,
-            original_lines,
-            lines,
+            self.request.document.lines,
+            opened.document.lines,
             size=len(result.findings),
             threshold=OFF_LOOP_ITEMS,
         )
-        notice = " ".join(note for note in (chunk_note, withheld_notice(withheld)) if note) or None
+        notice = " ".join(note for note in (self.chunk_note, withheld_notice(withheld)) if note) or None
         return result.model_copy(update={"findings": findings, "withheld": withheld, "notice": notice})
 
-    async def partial(run: PanelRun[list[Finding]]) -> ReviewResult:
-        return await restored(await merged(run, final=False))
 
-    run = await run_chunked_panel(
-        seats,
-        skipped,
-        parse,
-        config,
-        json_schema=REVIEW_SCHEMA,
-        on_event=on_event,
-        partial_result=partial,
-    )
-    result = await merged(run, final=True)
-    if result.findings and config.panels.arbiter is not None:
-        excerpt = number_lines(document.lines, first, last)
-        findings = result.findings
-
-        async def arbitrate(complete: Callable[[list[Message]], Awaitable[str]]) -> list[MergedFinding]:
-            return await arbitrate_review(findings, excerpt, complete)
-
-        arbitrated, status = await ask_arbiter(config, gate, arbitrate, started_at=started_at)
-        result = result.model_copy(update={"findings": arbitrated or findings, "arbiter": status})
-    result = await restored(result)
-    if on_event is not None:
-        await on_event(ResultUpdate(result=result))
-    return result
+review_selection = ReviewPipeline.answer
+"""`await review_selection(request, config, workspace=..., on_event=...)`: see `ReviewPipeline`."""
 
 
 @asynccontextmanager

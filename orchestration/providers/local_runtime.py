@@ -42,11 +42,11 @@ import anyio.to_thread
 
 from orchestration.privacy.gate import child_environment, register_secret
 from orchestration.providers.local_model import SERVED_MODEL_NAME, ensure_model_file, stderr_progress
+from orchestration.types.config import LOCAL_PREFIX
 from orchestration.types.errors import ProviderError
 
 logger = logging.getLogger(__name__)
 
-LOCAL_PREFIX = "local/"
 DEFAULT_SEATS = 3
 MAX_PARALLEL_SLOTS = 1
 """Slots decoding at once, unless CHORUS_LOCAL_SLOTS says otherwise.
@@ -60,12 +60,14 @@ SLOT_CONTEXT_TOKENS = 4096
 START_TIMEOUT = 300.0
 """Seconds the child may take to load the model and start listening."""
 STOP_TIMEOUT = 10.0
+"""Seconds the child may take to exit once its stdin is closed, before it is killed."""
 PROMPT_CACHE_MIB = 512
+"""RAM llama.cpp may keep for cached prompt prefixes (the seats' prompts share all but their end)."""
 LOG_VERBOSITY = 2
 """llama.cpp log threshold: 1 errors, 2 warnings, 3 info, 4 debug (env CHORUS_LOCAL_VERBOSITY)."""
 
 
-@dataclass
+@dataclass(frozen=True, slots=True)
 class LocalServer:
     """A running child process serving the local model."""
 
@@ -150,7 +152,7 @@ def _spawn(model_path: Path, slots: int) -> LocalServer:
         f"--threads={default_threads()}",
         f"--verbosity={_env_int('CHORUS_LOCAL_VERBOSITY', LOG_VERBOSITY)}",
     ]
-    package_root = str(Path(__file__).resolve().parents[1])
+    package_root = str(Path(__file__).resolve().parents[2])  # The folder holding `orchestration/`.
     passed_on = {name: value for name, value in os.environ.items() if name.startswith(("CHORUS_", "XDG_"))}
     environment = child_environment({**passed_on, API_KEY_VARIABLE: _api_key})
     environment["PYTHONPATH"] = os.pathsep.join(filter(None, [package_root, environment.get("PYTHONPATH")]))

@@ -14,7 +14,7 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Final, Literal
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -22,6 +22,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from orchestration.privacy import trust
 
 Task = Literal["review", "implement", "explain"]
+
+LOCAL_PREFIX: Final = "local/"
+"""Model ids served by the embedded local runtime (`local/qwen2.5-coder-1.5b`); such seats are local."""
+FALLBACK_INPUT_TOKENS: Final = 32_768
+"""A seat's prompt budget when neither its config nor litellm's model map gives one."""
 
 DEFAULT_EXCLUDE = [".env", ".env.*", "*.pem", "*.key", "**/secrets/**", "id_rsa*", "*.p12"]
 """Globs never sent to any model, whatever `policy.exclude` says: that setting adds to these."""
@@ -39,7 +44,7 @@ class ModelConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     model: str = Field(
-        description="Any litellm model id, e.g. 'anthropic/claude-sonnet-4-5' or 'local/qwen'."
+        description=f"Any litellm model id, e.g. 'anthropic/claude-sonnet-4-5' or '{LOCAL_PREFIX}qwen'."
     )
     api_key_env: str | None = Field(
         default=None,
@@ -64,7 +69,10 @@ class ModelConfig(BaseModel):
     max_input_tokens: int | None = Field(
         default=None,
         gt=0,
-        description="Prompt tokens this seat accepts (unset: litellm's figure for the model, else 32768).",
+        description=(
+            "Prompt tokens this seat accepts (unset: litellm's figure for the model, "
+            f"else {FALLBACK_INPUT_TOKENS})."
+        ),
     )
 
     @field_validator("model")
@@ -127,7 +135,7 @@ class PolicyConfig(BaseModel):
         ),
     )
     local_only: list[str] = Field(
-        default_factory=list, description="Globs of files sent only to local models (`local/...`)."
+        default_factory=list, description=f"Globs of files sent only to local models (`{LOCAL_PREFIX}...`)."
     )
     validate_command: str | None = Field(
         default=None,

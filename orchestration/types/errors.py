@@ -8,6 +8,9 @@ from __future__ import annotations
 
 from typing import Literal
 
+FailureKind = Literal["error", "timeout"]
+"""How a model call failed, as the seat's status says it: "error" (any failure) or "timeout"."""
+
 
 class ChorusError(Exception):
     """Base class of every error Chorus reports to a user."""
@@ -23,9 +26,9 @@ class ProviderError(ChorusError):
     `kind` maps onto the seat's status: "error" or "timeout".
     """
 
-    def __init__(self, message: str, kind: Literal["error", "timeout"] = "error") -> None:
+    def __init__(self, message: str, kind: FailureKind = "error") -> None:
         super().__init__(message)
-        self.kind: Literal["error", "timeout"] = kind
+        self.kind: FailureKind = kind
 
 
 class ExcludedFileError(ChorusError):

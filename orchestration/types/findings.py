@@ -11,6 +11,11 @@ from enum import StrEnum
 from pydantic import BaseModel, ConfigDict, Field
 
 
+def line_span(first: int, last: int) -> str:
+    """'line 7' or 'lines 7-9', as messages to the user and the arbiter name lines."""
+    return f"line {first}" if first == last else f"lines {first}-{last}"
+
+
 class Severity(StrEnum):
     """How serious a finding is, in LSP's order (error is the most serious)."""
 

@@ -4,10 +4,17 @@ from __future__ import annotations
 
 import re
 from pathlib import PurePath
+from typing import Final
 
 from pydantic import BaseModel, Field, PrivateAttr, model_validator
 
 from orchestration.types.errors import InputError
+
+Message = dict[str, str]
+"""One chat message to a seat: `{"role": "system" | "user" | "assistant", "content": ...}`."""
+
+PLAIN_TEXT: Final = "text"
+"""The language of a file whose suffix names no language tree-sitter knows."""
 
 LANGUAGE_BY_SUFFIX: dict[str, str] = {
     ".py": "python",
@@ -40,8 +47,8 @@ LINE_BREAK = re.compile(r"\r\n|\r|\n")
 
 
 def language_for_path(path: str) -> str:
-    """Guess a tree-sitter language name from a file name ("text" when unknown)."""
-    return LANGUAGE_BY_SUFFIX.get(PurePath(path).suffix.lower(), "text")
+    """Guess a tree-sitter language name from a file name (`PLAIN_TEXT` when unknown)."""
+    return LANGUAGE_BY_SUFFIX.get(PurePath(path).suffix.lower(), PLAIN_TEXT)
 
 
 class SourceDocument(BaseModel):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field
 
@@ -23,6 +23,11 @@ class ModelStatus(BaseModel):
     latency_ms: float | None = None
     error: str | None = Field(default=None, description="Short reason, scrubbed of secrets.")
 
+    @classmethod
+    def skipped(cls, name: str, model: str, reason: str) -> ModelStatus:
+        """The status of a seat that was not asked at all, and why (policy, budget, deadline)."""
+        return cls(name=name, model=model, status="skipped", error=reason)
+
     def describe(self) -> str:
         """A few words for progress reports: 'claude 1.2 s' or 'codex timed out'."""
         if self.status == "ok":
@@ -37,6 +42,21 @@ class ModelStatus(BaseModel):
         return f"{self.name} {words[self.status]}"
 
 
+ArbiterStatus = Annotated[
+    ModelStatus | None, Field(description="How the arbiter fared, when one is configured.")
+]
+"""A result's `arbiter` field (None without an arbiter)."""
+
+Withheld = Annotated[
+    list[str],
+    Field(
+        description="Fixes or candidates dropped because they would write a redaction placeholder, and why."
+    ),
+]
+"""A result's `withheld` field: one note per fix or candidate dropped to protect a redacted secret
+(its default, `[]`, is copied for every result, as pydantic does for mutable defaults)."""
+
+
 class ReviewResult(BaseModel):
     """The merged review of a selection."""
 
@@ -46,14 +66,9 @@ class ReviewResult(BaseModel):
     findings: list[MergedFinding]
     models: list[ModelStatus]
     final: bool = True
-    arbiter: ModelStatus | None = Field(
-        default=None, description="How the arbiter fared, when one is configured."
-    )
+    arbiter: ArbiterStatus = None
     notice: str | None = Field(default=None, description="A note for the user, e.g. that a local panel ran.")
-    withheld: list[str] = Field(
-        default_factory=list,
-        description="Fixes or candidates dropped because they would write a redaction placeholder, and why.",
-    )
+    withheld: Withheld = []
 
 
 class StubLocation(BaseModel):
@@ -89,10 +104,7 @@ class ImplementResult(BaseModel):
     models: list[ModelStatus]
     final: bool = True
     notice: str | None = None
-    withheld: list[str] = Field(
-        default_factory=list,
-        description="Fixes or candidates dropped because they would write a redaction placeholder, and why.",
-    )
+    withheld: Withheld = []
 
 
 class ExplainResult(BaseModel):
@@ -105,14 +117,9 @@ class ExplainResult(BaseModel):
     fixes: list[RankedFix]
     models: list[ModelStatus]
     final: bool = True
-    arbiter: ModelStatus | None = Field(
-        default=None, description="How the arbiter fared, when one is configured."
-    )
+    arbiter: ArbiterStatus = None
     notice: str | None = None
-    withheld: list[str] = Field(
-        default_factory=list,
-        description="Fixes or candidates dropped because they would write a redaction placeholder, and why.",
-    )
+    withheld: Withheld = []
 
 
 PanelResult = ReviewResult | ImplementResult | ExplainResult

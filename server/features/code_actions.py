@@ -18,16 +18,15 @@ from lsprotocol import types
 from pygls.exceptions import JsonRpcException
 
 from orchestration.code.stubs import find_stub
+from orchestration.machine_form import JSONObject
 from orchestration.types.errors import ChorusError
 from server.convert import short, strip_agreement, structure, unstructure
 from server.messages import DIAGNOSTIC_SOURCE, EXPLAIN_COMMAND, IMPLEMENT_COMMAND, REVIEW_COMMAND
 
 if TYPE_CHECKING:
-    from server.app import ChorusLanguageServer
+    from server.language_server import ChorusLanguageServer
 
 logger = logging.getLogger(__name__)
-
-JSON = dict[str, Any]
 
 REVIEW_TITLE = "Review selection with Chorus"
 IMPLEMENT_TITLE = "Implement stub with Chorus"
@@ -81,7 +80,7 @@ def stub_action(ls: ChorusLanguageServer, uri: str, position: types.Position) ->
     return command_action(IMPLEMENT_TITLE, types.CodeActionKind.RefactorRewrite, IMPLEMENT_COMMAND, arguments)
 
 
-def fix_edit(uri: str, fix: Any) -> types.WorkspaceEdit | None:
+def fix_edit(uri: str, fix: object) -> types.WorkspaceEdit | None:
     """The WorkspaceEdit of one fix from a diagnostic's `data`; None when the fix is malformed."""
     if not isinstance(fix, dict) or not isinstance(fix.get("newText"), str):
         return None
@@ -98,7 +97,7 @@ def fix_actions(ls: ChorusLanguageServer, uri: str, diagnostic: types.Diagnostic
     The stored copy of the diagnostic is preferred; a client's copy whose `data` is
     malformed (not Chorus's shape) gives no fixes rather than failing the request.
     """
-    client_copy: JSON = unstructure(diagnostic)
+    client_copy: JSONObject = unstructure(diagnostic)
     stored = ls.documents.stored_chorus(uri, client_copy)
     data = (stored or client_copy).get("data")
     if not isinstance(data, dict) or not isinstance(data.get("fixes") or [], list):

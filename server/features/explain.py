@@ -22,21 +22,25 @@ from lsprotocol import types
 from platformdirs import user_cache_path
 from pygls.uris import from_fs_path
 
-from orchestration.machine_form import explain_machine_form
+from orchestration.machine_form import explain_machine_form, model_form
 from orchestration.pipelines.explain import explain_diagnostics
 from orchestration.types.requests import ExplainRequest
 from orchestration.types.results import ExplainResult
-from server.app import ChorusLanguageServer
 from server.commands import Argument, check_arguments
 from server.convert import diagnostic_input, lines_within, selection_lines, structure, unstructure
+from server.document_state import Snapshot
 from server.edits import EditOffer
-from server.messages import EXPLAIN_COMMAND, EXPLAIN_DIAGNOSTICS, ExplainDiagnosticsParams
-from server.runs import as_command, as_request, run_panel
-from server.workspaces import workspace_for
+from server.language_server import ChorusLanguageServer
+from server.messages import (
+    EXPLAIN_COMMAND,
+    EXPLAIN_DIAGNOSTICS,
+    CommandFailure,
+    ExplainDiagnosticsParams,
+    ExplainReply,
+)
+from server.runs import DocumentRun, as_command, as_request
 
 logger = logging.getLogger(__name__)
-
-JSON = dict[str, Any]
 
 
 async def explain_range(
@@ -45,7 +49,7 @@ async def explain_range(
     selection: types.Range,
     diagnostics: list[types.Diagnostic] | None,
     token: types.ProgressToken | None,
-) -> JSON:
+) -> ExplainReply:
     """Explain the diagnostics on the lines `selection` touches; returns `{explanation, fixes, models}`."""
     snapshot = ls.documents.snapshot(ls, uri)
     first, last = lines_within(snapshot.document, *selection_lines(selection))
@@ -58,23 +62,17 @@ async def explain_range(
     last = min(max([last, *(d.end_line for d in inputs)]), total)
     first = min(first, last)
     request = ExplainRequest(document=snapshot.document, start_line=first, end_line=last, diagnostics=inputs)
+    run = DocumentRun(ls, snapshot, "explain", f"{first}-{last}", token)
+    return await run.run(
+        explain_diagnostics, request, lambda result: explain_reply(snapshot, first, last, result)
+    )
 
-    async def pipeline(config: Any, on_event: Any) -> ExplainResult:
-        return await explain_diagnostics(request, config, workspace=workspace_for(ls, uri), on_event=on_event)
 
-    name = snapshot.document.path.rsplit("/", 1)[-1]
-    with ls.documents.watching(snapshot.log):
-        result = await run_panel(
-            ls,
-            task="explain",
-            verb="explaining",
-            title=f"Chorus: explaining {name}:{first}-{last}",
-            token=token,
-            pipeline=pipeline,
-        )
-        form = explain_machine_form(result, snapshot.document, uri)
-        fixes = snapshot.carry(form["fixes"], first - 1, last - 1)
-    models = [status.model_dump() for status in result.models]
+def explain_reply(snapshot: Snapshot, first: int, last: int, result: ExplainResult) -> ExplainReply:
+    """`{explanation, fixes, models, ...}` for lines `first..last`, the fixes moved to the current text."""
+    form = explain_machine_form(result, snapshot.document, snapshot.uri)
+    fixes = snapshot.carry(form["fixes"], first - 1, last - 1)
+    models = [model_form(status) for status in result.models]
     return {
         "explanation": form["explanation"],
         "fixes": [] if fixes is None else unstructure(structure(fixes, list[types.CodeAction])),
@@ -86,7 +84,7 @@ async def explain_range(
     }
 
 
-def explanation_document(path: str, answer: JSON) -> str:
+def explanation_document(path: str, answer: ExplainReply) -> str:
     """The markdown shown to the user: the explanation, then who answered."""
     start = answer["range"]["start"]["line"] + 1
     end = max(start, answer["range"]["end"]["line"])
@@ -119,7 +117,7 @@ def write_private(target: Path, text: str) -> None:
         raise
 
 
-async def show_explanation(ls: ChorusLanguageServer, uri: str, answer: JSON) -> None:
+async def show_explanation(ls: ChorusLanguageServer, uri: str, answer: ExplainReply) -> None:
     """Open the explanation as a document when the client can, else show it as a message."""
     path = ls.workspace.get_text_document(uri).path or uri
     text = explanation_document(path, answer)
@@ -140,7 +138,7 @@ async def show_explanation(ls: ChorusLanguageServer, uri: str, answer: JSON) -> 
 
 async def explain_and_show(
     ls: ChorusLanguageServer, uri: str, selection: types.Range, diagnostics: list[types.Diagnostic] | None
-) -> JSON:
+) -> ExplainReply:
     """Explain, show the explanation, and offer the fixes in the background."""
     answer = await explain_range(ls, uri, selection, diagnostics, None)
     choices = [(fix["title"], fix["edit"]) for fix in answer["fixes"] if fix.get("edit")]
@@ -153,7 +151,9 @@ async def explain_and_show(
     return answer
 
 
-async def chorus_explain_diagnostics(ls: ChorusLanguageServer, params: ExplainDiagnosticsParams) -> JSON:
+async def chorus_explain_diagnostics(
+    ls: ChorusLanguageServer, params: ExplainDiagnosticsParams
+) -> ExplainReply:
     """`chorus/explainDiagnostics {textDocument, range, diagnostics?}` → `{explanation, fixes, models}`."""
     work = explain_range(
         ls, params.text_document.uri, params.range, params.diagnostics, params.work_done_token
@@ -168,7 +168,9 @@ EXPLAIN_ARGUMENTS = (
 )
 
 
-async def explain_diagnostics_command(ls: ChorusLanguageServer, *arguments: Any) -> Any:
+async def explain_diagnostics_command(
+    ls: ChorusLanguageServer, *arguments: Any
+) -> ExplainReply | CommandFailure:
     """`chorus.explainDiagnostics [uri, range, diagnostics?]`: explain, show, offer the fixes."""
     uri, selection, diagnostics = check_arguments(EXPLAIN_COMMAND, arguments, EXPLAIN_ARGUMENTS)
     return await as_command(ls, explain_and_show(ls, uri, selection, diagnostics or None))

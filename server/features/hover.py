@@ -7,16 +7,16 @@ the hover is where a user reads what every model actually said.
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from lsprotocol import types
 
-from server.features.documents import overlaps
+from orchestration.machine_form import DiagnosticForm
+from server.document_state import overlaps
 
 if TYPE_CHECKING:
-    from server.app import ChorusLanguageServer
+    from server.language_server import ChorusLanguageServer
 
-JSON = dict[str, Any]
 MARKUP = re.compile(r"([\\`*_{}\[\]<>#|])")
 
 
@@ -25,7 +25,7 @@ def escape_markdown(text: str) -> str:
     return MARKUP.sub(r"\\\1", text)
 
 
-def finding_markdown(diagnostic: JSON) -> str:
+def finding_markdown(diagnostic: DiagnosticForm) -> str:
     """One stored Chorus diagnostic as markdown: message, each model's words, fixes."""
     data = diagnostic.get("data") or {}
     lines = [f"**Chorus** {escape_markdown(diagnostic['message'])}"]

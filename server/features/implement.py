@@ -18,24 +18,29 @@ from orchestration.machine_form import implement_machine_form
 from orchestration.pipelines.implement import implement_stub
 from orchestration.types.requests import ImplementRequest
 from orchestration.types.results import ImplementResult
-from server.app import ChorusLanguageServer
 from server.commands import Argument, check_arguments
 from server.convert import lines_within, structure, unstructure
+from server.document_state import Snapshot
 from server.edits import EditOffer, apply_edit
-from server.features.documents import Snapshot
-from server.messages import APPLY_EDIT_COMMAND, IMPLEMENT_COMMAND, IMPLEMENT_STUB, ImplementStubParams
-from server.runs import as_command, as_request, run_panel
-from server.workspaces import workspace_for
+from server.language_server import ChorusLanguageServer
+from server.messages import (
+    APPLY_EDIT_COMMAND,
+    IMPLEMENT_COMMAND,
+    IMPLEMENT_STUB,
+    ApplyEditReply,
+    CommandFailure,
+    ImplementReply,
+    ImplementStubParams,
+)
+from server.runs import DocumentRun, as_command, as_request
 
 logger = logging.getLogger(__name__)
 
-JSON = dict[str, Any]
 
-
-def candidates_answer(snapshot: Snapshot, result: ImplementResult) -> JSON:
+def candidates_answer(snapshot: Snapshot, result: ImplementResult) -> ImplementReply:
     """`{candidates, models, stub, ...}` with every edit moved to the current text (none when stale)."""
     form = implement_machine_form(result, snapshot.document, snapshot.uri)
-    answer: JSON = {
+    answer: ImplementReply = {
         "candidates": [],
         "models": form["models"],
         "stub": form["stub"],
@@ -57,37 +62,24 @@ def candidates_answer(snapshot: Snapshot, result: ImplementResult) -> JSON:
 
 async def implement_at(
     ls: ChorusLanguageServer, uri: str, position: types.Position, token: types.ProgressToken | None
-) -> JSON:
+) -> ImplementReply:
     """Implement the stub at `position`; returns the candidates."""
     snapshot = ls.documents.snapshot(ls, uri)
     line, _ = lines_within(snapshot.document, position.line + 1, position.line + 1)
     request = ImplementRequest(document=snapshot.document, line=line)
-
-    async def pipeline(config: Any, on_event: Any) -> ImplementResult:
-        return await implement_stub(request, config, workspace=workspace_for(ls, uri), on_event=on_event)
-
-    name = snapshot.document.path.rsplit("/", 1)[-1]
-    with ls.documents.watching(snapshot.log):
-        result = await run_panel(
-            ls,
-            task="implement",
-            verb="implementing",
-            title=f"Chorus: implementing {name}:{position.line + 1}",
-            token=token,
-            pipeline=pipeline,
-        )
-        return candidates_answer(snapshot, result)
+    run = DocumentRun(ls, snapshot, "implement", str(position.line + 1), token)
+    return await run.run(implement_stub, request, lambda result: candidates_answer(snapshot, result))
 
 
-def candidates_offer(ls: ChorusLanguageServer, answer: JSON) -> EditOffer:
+def candidates_offer(ls: ChorusLanguageServer, answer: ImplementReply) -> EditOffer:
     """The candidates as an offer against the documents as they are now."""
     choices = [(candidate["title"], candidate["edit"]) for candidate in answer["candidates"]]
-    stub = answer.get("stub") or {}
-    prompt = f"Chorus: {len(choices)} implementation(s) of {stub.get('name', 'the stub')}. Apply one?"
+    stub = answer["stub"]
+    prompt = f"Chorus: {len(choices)} implementation(s) of {stub['name'] if stub else 'the stub'}. Apply one?"
     return EditOffer.now(ls, prompt, choices)
 
 
-async def implement_and_offer(ls: ChorusLanguageServer, uri: str, position: types.Position) -> JSON:
+async def implement_and_offer(ls: ChorusLanguageServer, uri: str, position: types.Position) -> ImplementReply:
     """Implement, reply with the candidates, and offer them to the user in the background."""
     answer = await implement_at(ls, uri, position, None)
     if answer["candidates"]:
@@ -98,7 +90,7 @@ async def implement_and_offer(ls: ChorusLanguageServer, uri: str, position: type
     return answer
 
 
-async def chorus_implement_stub(ls: ChorusLanguageServer, params: ImplementStubParams) -> JSON:
+async def chorus_implement_stub(ls: ChorusLanguageServer, params: ImplementStubParams) -> ImplementReply:
     """`chorus/implementStub {textDocument, position, workDoneToken?}` → `{candidates: [...]}`."""
     return await as_request(
         implement_at(ls, params.text_document.uri, params.position, params.work_done_token)
@@ -109,16 +101,19 @@ IMPLEMENT_ARGUMENTS = (Argument("uri", str), Argument("position", types.Position
 APPLY_EDIT_ARGUMENTS = (Argument("edit", types.WorkspaceEdit), Argument("label", str, required=False))
 
 
-async def implement_stub_command(ls: ChorusLanguageServer, *arguments: Any) -> Any:
+async def implement_stub_command(
+    ls: ChorusLanguageServer, *arguments: Any
+) -> ImplementReply | CommandFailure:
     """`chorus.implementStub [uri, position]`: implement, then offer the candidates."""
     uri, position = check_arguments(IMPLEMENT_COMMAND, arguments, IMPLEMENT_ARGUMENTS)
     return await as_command(ls, implement_and_offer(ls, uri, position))
 
 
-async def apply_edit_command(ls: ChorusLanguageServer, *arguments: Any) -> Any:
+async def apply_edit_command(ls: ChorusLanguageServer, *arguments: Any) -> ApplyEditReply:
     """`chorus.applyEdit [WorkspaceEdit, label?]`: have the client apply an edit (e.g. a chosen candidate)."""
     edit, label = check_arguments(APPLY_EDIT_COMMAND, arguments, APPLY_EDIT_ARGUMENTS)
-    return unstructure(await apply_edit(ls, unstructure(edit), label or "Chorus"))
+    reply: ApplyEditReply = unstructure(await apply_edit(ls, unstructure(edit), label or "Chorus"))
+    return reply
 
 
 def register(server: ChorusLanguageServer) -> None:

@@ -2,24 +2,24 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from orchestration.machine_form import model_form
 from orchestration.providers.chat import litellm_loaded
 from orchestration.types.config import ChorusConfig, Task
-from server.messages import MODELS, ModelsParams
+from server.messages import MODELS, ModelsParams, ModelsReply, SeatRow
 
 if TYPE_CHECKING:
-    from server.app import ChorusLanguageServer
+    from server.language_server import ChorusLanguageServer
 
-JSON = dict[str, Any]
 TASKS: tuple[Task, ...] = ("review", "implement", "explain")
 
 
-def seat_rows(config: ChorusConfig | None, ls: ChorusLanguageServer) -> list[JSON]:
+def seat_rows(config: ChorusConfig | None, ls: ChorusLanguageServer) -> list[SeatRow]:
     """One row per configured seat."""
     if config is None:
         return []
-    rows = []
+    rows: list[SeatRow] = []
     for name, seat in config.models.items():
         status = ls.activity.last_status.get(name)
         rows.append(
@@ -28,13 +28,13 @@ def seat_rows(config: ChorusConfig | None, ls: ChorusLanguageServer) -> list[JSO
                 "model": seat.model,
                 "panels": [task for task in TASKS if name in config.panel_for(task)],
                 "arbiter": config.panels.arbiter == name,
-                "last_status": status.model_dump() if status is not None else None,
+                "last_status": model_form(status) if status is not None else None,
             }
         )
     return rows
 
 
-async def chorus_models(ls: ChorusLanguageServer, params: ModelsParams | None) -> JSON:
+async def chorus_models(ls: ChorusLanguageServer, params: ModelsParams | None) -> ModelsReply:
     """`chorus/models {}` → `{models: [...], origin, notice, problem, providers_loaded}`."""
     settings = ls.settings
     return {

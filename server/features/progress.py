@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from dataclasses import dataclass, field
 from types import TracebackType
 from typing import TYPE_CHECKING
 
@@ -23,7 +22,7 @@ from orchestration.types.results import ModelStatus, PanelEvent, SeatFinished, S
 from server.messages import STATUS, StatusParams
 
 if TYPE_CHECKING:
-    from server.app import ChorusLanguageServer
+    from server.language_server import ChorusLanguageServer
 
 logger = logging.getLogger(__name__)
 
@@ -37,23 +36,6 @@ def progress_line(answered: int, total: int, statuses: list[ModelStatus]) -> str
     if statuses:
         line += " — " + ", ".join(status.describe() for status in statuses)
     return line
-
-
-@dataclass
-class Activity:
-    """Running panel requests, the last status of each seat, and progress tokens → tasks."""
-
-    running: dict[str, str] = field(default_factory=dict)
-    last_status: dict[str, ModelStatus] = field(default_factory=dict)
-    tasks_by_token: dict[types.ProgressToken, asyncio.Task[object]] = field(default_factory=dict)
-
-    def cancel(self, token: types.ProgressToken) -> bool:
-        """Cancel the run reporting under `token`; False when no run uses it."""
-        task = self.tasks_by_token.get(token)
-        if task is None:
-            return False
-        task.cancel()
-        return True
 
 
 def send_status(ls: ChorusLanguageServer, state: str, message: str) -> None:

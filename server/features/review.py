@@ -10,28 +10,33 @@ move them.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 from lsprotocol import types
 
-from orchestration.machine_form import review_machine_form
+from orchestration.machine_form import ReviewForm, model_form, review_machine_form
 from orchestration.pipelines.review import review_selection
 from orchestration.types.requests import ReviewRequest
 from orchestration.types.results import ReviewResult
-from server.app import ChorusLanguageServer
 from server.commands import Argument, check_arguments
 from server.convert import lines_within, selection_lines
-from server.features.documents import Snapshot, publish
-from server.messages import REVIEW_COMMAND, REVIEW_SELECTION, ReviewSelectionParams
-from server.runs import as_command, as_request, run_panel
-from server.workspaces import workspace_for
+from server.document_state import Snapshot
+from server.features.documents import publish
+from server.language_server import ChorusLanguageServer
+from server.messages import (
+    REVIEW_COMMAND,
+    REVIEW_SELECTION,
+    CommandFailure,
+    ReviewReply,
+    ReviewSelectionParams,
+)
+from server.runs import DocumentRun, as_command, as_request
 
 logger = logging.getLogger(__name__)
 
-JSON = dict[str, Any]
 
-
-def apply_review(ls: ChorusLanguageServer, snapshot: Snapshot, result: ReviewResult) -> JSON | None:
+def apply_review(ls: ChorusLanguageServer, snapshot: Snapshot, result: ReviewResult) -> ReviewForm | None:
     """Move a (partial or final) review to the current text, store and publish it; None when stale."""
     form = review_machine_form(result, snapshot.document, snapshot.uri)
     first, last = result.start_line - 1, result.end_line - 1
@@ -44,51 +49,52 @@ def apply_review(ls: ChorusLanguageServer, snapshot: Snapshot, result: ReviewRes
         return None
     ls.documents.replace_chorus(snapshot.uri, first + delta, last + delta, carried["diagnostics"])
     publish(ls, snapshot.uri, soon=not result.final)
-    return dict(carried)
+    return carried.copy()
+
+
+@dataclass(slots=True)
+class PublishedReview:
+    """A review's results, published as they arrive; the form last published makes the reply."""
+
+    ls: ChorusLanguageServer
+    snapshot: Snapshot
+    form: ReviewForm | None = None
+    final: bool = False
+    """Whether the final result has been published already."""
+
+    async def update(self, result: ReviewResult) -> None:
+        """Publish a partial (or the final) result, moved to the current text."""
+        self.form, self.final = apply_review(self.ls, self.snapshot, result), result.final
+
+    def reply(self, result: ReviewResult) -> ReviewReply:
+        """`{diagnostics, models, ...}` once the final result is published (no diagnostics when stale)."""
+        if not self.final:
+            self.form = apply_review(self.ls, self.snapshot, result)
+        models = [model_form(status) for status in result.models]
+        if self.form is None:
+            return {"diagnostics": [], "models": models, "stale": True, "notice": result.notice}
+        return {
+            "diagnostics": self.form["diagnostics"],
+            "models": models,
+            "arbiter": self.form.get("arbiter"),
+            "notice": result.notice,
+            "stale": False,
+        }
 
 
 async def review_range(
     ls: ChorusLanguageServer, uri: str, selection: types.Range, token: types.ProgressToken | None
-) -> JSON:
+) -> ReviewReply:
     """Review the lines `selection` touches; returns `{diagnostics, models, ...}`."""
     snapshot = ls.documents.snapshot(ls, uri)
     first, last = lines_within(snapshot.document, *selection_lines(selection))
     request = ReviewRequest(document=snapshot.document, start_line=first, end_line=last)
-    applied: dict[str, Any] = {"final": False, "form": None}
-
-    async def on_result(result: ReviewResult) -> None:
-        applied["form"], applied["final"] = apply_review(ls, snapshot, result), result.final
-
-    async def pipeline(config: Any, on_event: Any) -> ReviewResult:
-        return await review_selection(request, config, workspace=workspace_for(ls, uri), on_event=on_event)
-
-    name = snapshot.document.path.rsplit("/", 1)[-1]
-    with ls.documents.watching(snapshot.log):
-        result = await run_panel(
-            ls,
-            task="review",
-            verb="reviewing",
-            title=f"Chorus: reviewing {name}:{first}-{last}",
-            token=token,
-            pipeline=pipeline,
-            on_result=on_result,
-        )
-        if not applied["final"]:
-            applied["form"] = apply_review(ls, snapshot, result)
-    carried = applied["form"]
-    models = [status.model_dump() for status in result.models]
-    if carried is None:
-        return {"diagnostics": [], "models": models, "stale": True, "notice": result.notice}
-    return {
-        "diagnostics": carried["diagnostics"],
-        "models": models,
-        "arbiter": carried.get("arbiter"),
-        "notice": result.notice,
-        "stale": False,
-    }
+    published = PublishedReview(ls, snapshot)
+    run = DocumentRun(ls, snapshot, "review", f"{first}-{last}", token)
+    return await run.run(review_selection, request, published.reply, published.update)
 
 
-async def chorus_review_selection(ls: ChorusLanguageServer, params: ReviewSelectionParams) -> JSON:
+async def chorus_review_selection(ls: ChorusLanguageServer, params: ReviewSelectionParams) -> ReviewReply:
     """`chorus/reviewSelection {textDocument, range, workDoneToken?}` → `{diagnostics, models}`."""
     return await as_request(review_range(ls, params.text_document.uri, params.range, params.work_done_token))
 
@@ -96,7 +102,7 @@ async def chorus_review_selection(ls: ChorusLanguageServer, params: ReviewSelect
 REVIEW_ARGUMENTS = (Argument("uri", str), Argument("range", types.Range))
 
 
-async def review_selection_command(ls: ChorusLanguageServer, *arguments: Any) -> Any:
+async def review_selection_command(ls: ChorusLanguageServer, *arguments: Any) -> ReviewReply | CommandFailure:
     """`chorus.reviewSelection [uri, range]`: the same, for clients without custom requests."""
     uri, selection = check_arguments(REVIEW_COMMAND, arguments, REVIEW_ARGUMENTS)
     return await as_command(ls, review_range(ls, uri, selection, None))

@@ -1,0 +1,182 @@
+"""The one skeleton every task runs on; a task supplies only what differs.
+
+`Pipeline.run` is the path of one request:
+
+1. `check` refuses what cannot be served before anything is opened (lines that do not exist, no stub);
+2. `open` passes the request through `panel.budgets.open_request` (file size, the privacy gate, the
+   redacted document), plans the task's seats through the gate (`panel.seats.plan_seats`) and loads
+   litellm (its one-time import is not the request's time, so the deadline starts after it);
+3. `seat` says what every admitted seat is asked (`seats_asked_alike`: one prompt for all, a seat
+   whose budget cannot hold it skipped);
+4. `ask` fans out (`panel.seats.run_panel`), reading each answer with `parse`; after every usable
+   answer while others are still working, `on_event` gets a partial result (`result(final=False)`);
+5. the final `result`, then the optional arbiter step (`arbiter_step`, asked through
+   `panel.arbiter.ask_arbiter` within what is left of the deadline), then `restored` (fixes that
+   would write a redaction placeholder get the secret back or are withheld), which partial
+   results pass too;
+6. the final `ResultUpdate` to `on_event`.
+
+Subclasses: `review.ReviewPipeline`, `implement.ImplementPipeline`, `explain.ExplainPipeline`. Each
+task's public function is its class's `answer`. A multi-step workflow (plan → review → improve →
+synthesize) fits the same shape: it opens the request once and runs several rounds (`seat` → `ask`
+→ `result`) over the same `OpenedRequest`, one gate, one redacted document and one deadline.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar, Generic, Protocol, TypeVar
+
+import anyio
+
+from orchestration.panel.arbiter import CompleteChat, ask_arbiter
+from orchestration.panel.budgets import admit_seats, litellm_ready, open_request
+from orchestration.panel.fanout import Seat
+from orchestration.panel.seats import EventHandler, PanelRound, PanelRun, plan_seats, run_panel, seat_weights
+from orchestration.privacy.gate import PrivacyGate
+from orchestration.types.config import ChorusConfig, ModelConfig, Task
+from orchestration.types.requests import Message, SourceDocument
+from orchestration.types.results import ModelStatus, PanelResult, ResultUpdate
+
+
+class DocumentRequest(Protocol):
+    """A request about one document (every task's request is)."""
+
+    document: SourceDocument
+
+
+RequestT = TypeVar("RequestT", bound=DocumentRequest)
+AnswerT = TypeVar("AnswerT")
+ResultT = TypeVar("ResultT", bound=PanelResult)
+ValueT = TypeVar("ValueT")
+
+
+@dataclass(frozen=True, slots=True)
+class OpenedRequest:
+    """A request past the privacy gate: what every later step works from."""
+
+    gate: PrivacyGate
+    document: SourceDocument
+    """The redacted document (line for line the original): what the models see."""
+    started_at: float
+    """`anyio.current_time()` when the request began, less litellm's one-time import."""
+    asked: list[tuple[str, ModelConfig]]
+    """The task's seats the gate admits, in panel order."""
+    skipped: list[ModelStatus]
+    """The task's seats the gate keeps out."""
+    weights: dict[str, float]
+    """Each seat's vote weight."""
+
+
+@dataclass(frozen=True, slots=True)
+class ArbiterStep(Generic[ValueT, ResultT]):
+    """One arbiter step: what it is asked (`ask`), and how its answer (or None) changes the result."""
+
+    ask: Callable[[CompleteChat], Awaitable[ValueT]]
+    apply: Callable[[ValueT | None, ModelStatus | None], ResultT]
+
+
+async def seats_asked_alike(
+    opened: OpenedRequest, messages: list[Message]
+) -> tuple[list[Seat], list[ModelStatus]]:
+    """Every admitted seat asked `messages`, less those whose prompt budget cannot hold them (skipped).
+
+    Raises `InputError` when no seat can take the prompt (nothing is sent then).
+    """
+    admitted, refused = await admit_seats(opened.asked, messages)
+    return [Seat(name, seat, messages, opened.gate) for name, seat in admitted], refused
+
+
+@dataclass(slots=True)
+class Pipeline(ABC, Generic[RequestT, AnswerT, ResultT]):
+    """One task on one request: `AnswerT` is a seat's parsed answer, `ResultT` the task's result."""
+
+    task: ClassVar[Task]
+    json_schema: ClassVar[dict[str, Any]]
+    """The JSON the seats answer in (sent to providers that support structured output)."""
+
+    request: RequestT
+    config: ChorusConfig
+    workspace: Path | None
+
+    @classmethod
+    async def answer(
+        cls,
+        request: RequestT,
+        config: ChorusConfig,
+        *,
+        workspace: Path | None = None,
+        on_event: EventHandler | None = None,
+    ) -> ResultT:
+        """Run the task on `request` (see the subclass for what it raises and returns)."""
+        return await cls(request, config, workspace).run(on_event)
+
+    def check(self) -> None:
+        """Raise `InputError` (or another `ChorusError`) for a request that cannot be served as asked."""
+
+    @abstractmethod
+    async def seat(self, opened: OpenedRequest) -> tuple[list[Seat], list[ModelStatus]]:
+        """The seats to ask, with their messages, and the ones not asked (e.g. over their budget)."""
+
+    @abstractmethod
+    def parse(self, raw: str, seat: Seat, opened: OpenedRequest) -> AnswerT:
+        """One seat's answer, parsed; raises `UnusableAnswer` (runs in a worker thread when large)."""
+
+    async def ask(self, panel_round: PanelRound[AnswerT]) -> PanelRun[AnswerT]:
+        """Ask every seat of the round at once (`panel.seats.run_panel`)."""
+        return await run_panel(panel_round, self.config)
+
+    @abstractmethod
+    async def result(self, run: PanelRun[AnswerT], opened: OpenedRequest, *, final: bool) -> ResultT:
+        """The task's result from the answers so far (`final` once every seat has finished)."""
+
+    def arbiter_step(
+        self, result: ResultT, run: PanelRun[AnswerT], opened: OpenedRequest
+    ) -> ArbiterStep[Any, ResultT] | None:
+        """What the arbiter (when one is configured) is asked about `result`; None: nothing to arbitrate."""
+        return None
+
+    async def restored(self, result: ResultT, opened: OpenedRequest) -> ResultT:
+        """`result` as the user may see it (by default as it is)."""
+        return result
+
+    async def open(self) -> OpenedRequest:
+        """Check the request, open it through the gate and plan the task's seats."""
+        started_at = anyio.current_time()
+        self.check()
+        gate, document = await open_request(self.request.document, self.config, self.workspace)
+        asked, skipped = plan_seats(self.config, self.task, gate)
+        started_at += await litellm_ready()
+        return OpenedRequest(gate, document, started_at, asked, skipped, seat_weights(self.config))
+
+    async def arbitrated(self, result: ResultT, run: PanelRun[AnswerT], opened: OpenedRequest) -> ResultT:
+        """`result` after the arbiter step, when an arbiter is configured and there is one to take."""
+        if self.config.panels.arbiter is None:
+            return result
+        step = self.arbiter_step(result, run, opened)
+        if step is None:
+            return result
+        value, status = await ask_arbiter(self.config, opened.gate, step.ask, started_at=opened.started_at)
+        return step.apply(value, status)
+
+    async def run(self, on_event: EventHandler | None = None) -> ResultT:
+        """The whole path of one request (see the module docstring)."""
+        opened = await self.open()
+        seats, refused = await self.seat(opened)
+
+        def parse(raw: str, seat: Seat) -> AnswerT:
+            return self.parse(raw, seat, opened)
+
+        async def partial(run: PanelRun[AnswerT]) -> ResultT:
+            return await self.restored(await self.result(run, opened, final=False), opened)
+
+        skipped = [*opened.skipped, *refused]
+        run = await self.ask(PanelRound(seats, skipped, parse, self.json_schema, on_event, partial))
+        result = await self.result(run, opened, final=True)
+        result = await self.restored(await self.arbitrated(result, run, opened), opened)
+        if on_event is not None:
+            await on_event(ResultUpdate(result=result))
+        return result
