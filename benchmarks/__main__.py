@@ -17,7 +17,7 @@ from pathlib import Path
 from benchmarks import ScenarioResult, Settings
 from benchmarks.report import markdown_table, write_chart, write_json
 
-SCENARIOS = ["merge", "latency", "responsiveness", "startup", "scale", "sequential"]
+SCENARIOS = ["merge", "latency", "responsiveness", "startup", "scale", "sequential", "memory"]
 DEFAULT_OUT = Path(__file__).resolve().parent
 
 
@@ -43,6 +43,10 @@ async def run_scenario(name: str, settings: Settings, done: dict[str, ScenarioRe
         from benchmarks import scale
 
         return await scale.run(settings)
+    if name == "memory":
+        from benchmarks import memory
+
+        return await memory.run(settings)
     from benchmarks import sequential
 
     parallel = done["latency"].chart.get("parallel_wall_ms") if "latency" in done else None

@@ -63,12 +63,13 @@ def vscode_capabilities() -> dict[str, Any]:
 
 
 def server_env(cache_dir: Path, extra: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The server's environment: this one without provider keys, with a private cache directory."""
+    """The server's environment: this one without provider keys, with private cache and data directories."""
     env = {key: value for key, value in os.environ.items() if not any(w in key for w in PROVIDER_KEY_WORDS)}
     env.update(
         {
             "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")])),
             "XDG_CACHE_HOME": str(cache_dir),
+            "XDG_DATA_HOME": str(cache_dir.parent / ".data"),  # The memory's store, private to the run.
             "CHORUS_LOG_LEVEL": "WARNING",
         }
     )

@@ -105,47 +105,40 @@ async def run(settings: Settings) -> ScenarioResult:
     closed = sum(1 for request in slow if request["disconnected"])
     cancelled = sum(1 for statuses in cut_runs.statuses if statuses[-1] == "cancelled")
     cut_target = 0.4 + 0.3 + MARGIN
+    fastest_s = min(three.values())
     measurements = [
-        Measurement.at_most(
+        median_ms(
             "fanout_overhead_3",
             "1. fan-out overhead",
             "3 models 200/400/800 ms: final − 800 ms",
-            median(overhead3) * 1000,
-            MARGIN * 1000,
-            "ms",
-            detail=split(three_runs),
-            samples=[value * 1000 for value in overhead3],
+            overhead3,
+            MARGIN,
+            split(three_runs),
         ),
-        Measurement.at_most(
+        median_ms(
             "fanout_overhead_10",
             "1. fan-out overhead",
             "10 models 80…800 ms: final − 800 ms",
-            median(overhead10) * 1000,
-            MARGIN_TEN * 1000,
-            "ms",
-            detail=split(ten_runs),
-            samples=[value * 1000 for value in overhead10],
+            overhead10,
+            MARGIN_TEN,
+            split(ten_runs),
         ),
-        Measurement.at_most(
+        median_ms(
             "first_diagnostics",
             "2. first diagnostics",
             "first publishDiagnostics (fastest model 200 ms)",
-            median(first),
-            fastest + MARGIN * 1000,
-            "ms",
-            detail=f"overhead {median(first) - fastest:.1f} ms over the fastest model",
-            samples=first,
+            three_runs.first_publishes,
+            fastest_s + MARGIN,
+            f"overhead {median(first) - fastest:.1f} ms over the fastest model",
         ),
-        Measurement.at_most(
+        median_ms(
             "straggler_cutoff",
             "3. straggler cut-off",
             "200/400/5000 ms, quorum 2, grace 0.3 s: final",
-            median(cut_runs.walls) * 1000,
-            cut_target * 1000,
-            "ms",
-            detail=f"slow model cancelled in {cancelled}/{len(cut_runs.walls)} runs, "
+            cut_runs.walls,
+            cut_target,
+            f"slow model cancelled in {cancelled}/{len(cut_runs.walls)} runs, "
             f"its connection closed in {closed}/{len(slow)}",
-            samples=[value * 1000 for value in cut_runs.walls],
         ),
         Measurement(
             "straggler_connection_closed",
@@ -181,3 +174,11 @@ async def run(settings: Settings) -> ScenarioResult:
         "parallel_wall_ms": median(three_runs.walls) * 1000,
     }
     return ScenarioResult("latency", measurements, chart, time.perf_counter() - started)
+
+
+def median_ms(
+    key: str, scenario: str, what: str, seconds: list[float], target_s: float, detail: str
+) -> Measurement:
+    """A row whose measure is the median of `seconds`, shown in ms, against an upper bound in seconds."""
+    samples = [value * 1000 for value in seconds]
+    return Measurement.at_most(key, scenario, what, median(samples), target_s * 1000, "ms", detail, samples)

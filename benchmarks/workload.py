@@ -119,7 +119,9 @@ def panel_options(
 ) -> dict[str, Any]:
     """`initializationOptions` for a review panel of `seats`, all on the fake server."""
     models = {name: {"model": f"openai/{name}", "api_base": host.base_url, "timeout": 30} for name in seats}
-    options: dict[str, Any] = {"models": models, "panels": {"review": list(seats)}}
+    # The answer cache would serve every repeated review of the same code: the panel scenarios
+    # measure the models' round trip, so they turn it off (the memory scenario measures it).
+    options: dict[str, Any] = {"models": models, "panels": {"review": list(seats)}, "cache": False}
     if policy:
         options["policy"] = dict(policy)
     return options
@@ -156,8 +158,8 @@ async def review(client: LspClient, uri: str, seats: int) -> Reply:
     return reply
 
 
-def open_source(client: LspClient, workspace: Path, name: str = "orders.py") -> str:
-    """Write and open the benchmark's source file; returns its URI."""
+def open_source(client: LspClient, workspace: Path, name: str = "orders.py", text: str = SOURCE) -> str:
+    """Write and open the benchmark's source file (or `text` under `name`); returns its URI."""
     path = workspace / name
-    path.write_text(SOURCE, encoding="utf-8")
-    return client.open_document(path, SOURCE)
+    path.write_text(text, encoding="utf-8")
+    return client.open_document(path, text)

@@ -1,7 +1,8 @@
 """The machine form of results: plain JSON in LSP's shapes (0-based ranges), typed.
 
 `chorus ... --json` prints it and the language server structures it into lsprotocol
-types, so both speak exactly the same language. Lines here become LSP positions:
+types, so both speak exactly the same language. A recorded run's id is `runId`, each finding's
+`data.findingId` (None when nothing was recorded). Lines here become LSP positions:
 a fix replacing lines 5..7 becomes a TextEdit from (4, 0) to (7, 0). The shapes are
 TypedDicts (`ReviewForm`, `ImplementForm`, `ExplainForm` and their parts); `JSONObject`
 names what is left without a fixed shape: a JSON object a client sent.
@@ -62,13 +63,15 @@ class FixForm(TextEditForm):
 
 
 class DiagnosticData(TypedDict):
-    """A Chorus diagnostic's `data`: the agreement behind it and the fixes on offer, best first."""
+    """A Chorus diagnostic's `data`: the agreement behind it, the fixes on offer (best first), and the
+    finding's id in the memory (`chorus/feedback {findingId, verdict}`; None when nothing was recorded)."""
 
     votes: int
     panel: int
     models: list[str]
     verdict: str | None
     fixes: list[FixForm]
+    findingId: str | None
 
 
 class LocationForm(TypedDict):
@@ -98,13 +101,17 @@ class DiagnosticForm(TypedDict):
 
 
 class ModelForm(TypedDict):
-    """How one seat fared (`ModelStatus` as JSON)."""
+    """How one seat fared (`ModelStatus` as JSON): a reused answer is status "ok" with `cached` true."""
 
     name: str
     model: str
     status: SeatState
     latency_ms: float | None
     error: str | None
+    tokens_in: int | None
+    tokens_out: int | None
+    cost_usd: float | None
+    cached: bool
 
 
 class StubForm(TypedDict):
@@ -127,6 +134,7 @@ class ReviewForm(TypedDict):
     arbiter: ModelForm | None
     final: bool
     notice: str | None
+    runId: str | None
 
 
 class CandidateForm(TypedDict):
@@ -151,6 +159,7 @@ class ImplementForm(TypedDict):
     models: list[ModelForm]
     final: bool
     notice: str | None
+    runId: str | None
 
 
 class FixActionForm(TypedDict):
@@ -171,6 +180,7 @@ class ExplainForm(TypedDict):
     arbiter: ModelForm | None
     final: bool
     notice: str | None
+    runId: str | None
 
 
 MachineForm = ReviewForm | ImplementForm | ExplainForm
@@ -256,6 +266,7 @@ def finding_diagnostic(finding: MergedFinding, document: SourceDocument, uri: st
             "models": finding.models,
             "verdict": finding.arbiter_verdict,
             "fixes": [ranked_fix_form(ranked, document) for ranked in finding.fixes],
+            "findingId": finding.finding_id,
         },
         "relatedInformation": [
             {
@@ -277,6 +288,7 @@ def review_machine_form(result: ReviewResult, document: SourceDocument, uri: str
         "arbiter": model_form(result.arbiter) if result.arbiter else None,
         "final": result.final,
         "notice": result.notice,
+        "runId": result.run_id,
     }
 
 
@@ -331,6 +343,7 @@ def implement_machine_form(result: ImplementResult, document: SourceDocument, ur
         "models": [model_form(m) for m in result.models],
         "final": result.final,
         "notice": result.notice,
+        "runId": result.run_id,
     }
 
 
@@ -354,4 +367,5 @@ def explain_machine_form(result: ExplainResult, document: SourceDocument, uri: s
         "arbiter": model_form(result.arbiter) if result.arbiter else None,
         "final": result.final,
         "notice": result.notice,
+        "runId": result.run_id,
     }

@@ -21,11 +21,13 @@ from server.features import (
     configuration,
     documents,
     explain,
+    feedback,
     hover,
     implement,
     models,
     progress,
     review,
+    stats,
 )
 from server.language_server import ChorusLanguageServer
 from server.logs import configure_logging
@@ -34,12 +36,27 @@ from server.stdio import serve_stdio
 logger = logging.getLogger(__name__)
 
 DEFAULT_TCP_PORT = 2087
-FEATURES = (configuration, documents, progress, review, implement, explain, code_actions, models, hover)
+EXIT_FLUSH_S = 2.0
+"""How long an exit without shutdown waits for the memory to write what it has queued."""
+FEATURES = (
+    configuration,
+    documents,
+    progress,
+    review,
+    implement,
+    explain,
+    code_actions,
+    feedback,
+    stats,
+    models,
+    hover,
+)
 """Every feature module, in the order their handlers are registered."""
 
 
 async def shutdown(ls: ChorusLanguageServer, params: None) -> None:
-    """Cancel background offers and close the model clients' connections."""
+    """Write what the memory has queued and close it, cancel background offers, close the model clients."""
+    await ls.memory.close()
     ls.cancel_background()
     await close_clients()
 
@@ -52,6 +69,8 @@ async def exit_server(ls: ChorusLanguageServer, params: None) -> None:
     them again, and the stdin reader thread cannot be joined while the client
     keeps the pipe open.
     """
+    if (writer := ls.memory.writer) is not None:  # An exit without shutdown: keep what is queued.
+        writer.close(timeout=EXIT_FLUSH_S)
     logging.shutdown()
     sys.stderr.flush()
     os._exit(0 if ls.protocol._shutdown else 1)

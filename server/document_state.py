@@ -29,6 +29,7 @@ from orchestration.types.config import PolicyConfig
 from orchestration.types.errors import InputError
 from orchestration.types.requests import SourceDocument
 from server.convert import to_client_units
+from server.memory_messages import is_finding_id
 from server.messages import DIAGNOSTIC_SOURCE
 from server.staleness import EVERYTHING, EditLog, LineEdit, carry_through, range_lines
 
@@ -116,6 +117,13 @@ def overlaps(diagnostic: Mapping[str, Any], first: int, last: int) -> bool:
     return start <= last and end >= first
 
 
+def finding_id_of(diagnostic: Mapping[str, Any]) -> str | None:
+    """The `findingId` in a Chorus diagnostic's `data` (a JSON diagnostic), if it has a valid one."""
+    data = diagnostic.get("data")
+    found = data.get("findingId") if isinstance(data, Mapping) else None
+    return found if is_finding_id(found) else None
+
+
 def same_diagnostic(left: Mapping[str, Any], right: Mapping[str, Any]) -> bool:
     """Same range and message: how a client's copy is matched with the stored one."""
     return bool(left.get("range") == right.get("range") and left.get("message") == right.get("message"))
@@ -180,6 +188,17 @@ class DocumentState:
         )
         self.chorus[uri] = merged
         return merged
+
+    def drop_findings(self, finding_ids: set[str]) -> dict[str, int]:
+        """Remove the Chorus diagnostics of these findings from every document: how many, per URI."""
+        dropped: dict[str, int] = {}
+        for where in list(self.chorus):
+            before = self.chorus.get(where, [])
+            kept = [d for d in before if finding_id_of(d) not in finding_ids]
+            if len(kept) != len(before):
+                self.chorus[where] = kept
+                dropped[where] = len(before) - len(kept)
+        return dropped
 
     def remember(self, uri: str, diagnostics: list[JSONObject]) -> None:
         """Keep diagnostics a client mentioned (any source) for later explanations."""

@@ -1,8 +1,9 @@
 """`ChorusLanguageServer`: the pygls server object every handler receives, and the state it carries.
 
-The server's state lives in three objects: `settings` (the configuration in force,
-`server.settings`), `documents` (snapshots and stored diagnostics, `server.document_state`)
-and `activity` (running requests, each seat's last status, progress tokens). This module
+The server's state lives in four objects: `settings` (the configuration in force,
+`server.settings`), `documents` (snapshots and stored diagnostics, `server.document_state`),
+`activity` (running requests, each seat's last status, progress tokens) and `memory` (the
+store's writer for the configuration in force, `server.memory`). This module
 imports no feature: the features import it (for their handlers' type hints, which pygls
 reads at run time), and `server.app` registers them on it.
 """
@@ -23,6 +24,7 @@ from orchestration.types.results import ModelStatus
 from server import __version__
 from server.document_state import DocumentState
 from server.logs import ClientLogHandler
+from server.memory import ServerMemory
 from server.protocol import ChorusProtocol
 from server.settings import SettingsState
 
@@ -61,6 +63,7 @@ class ChorusLanguageServer(LanguageServer):
         self.settings = SettingsState()
         self.documents = DocumentState()
         self.activity = Activity()
+        self.memory = ServerMemory()
         self.log_handler: ClientLogHandler | None = None
         self._background: set[asyncio.Task[Any]] = set()
 

@@ -24,6 +24,7 @@ from orchestration.machine_form import (
     StubForm,
 )
 from orchestration.types.config import Task
+from server.memory_messages import MEMORY_MESSAGE_TYPES
 
 REVIEW_SELECTION = "chorus/reviewSelection"
 IMPLEMENT_STUB = "chorus/implementStub"
@@ -143,6 +144,7 @@ MESSAGE_TYPES: dict[str, type[Any]] = {
     EXPLAIN_DIAGNOSTICS: ExplainDiagnosticsRequest,
     MODELS: ModelsRequest,
     STATUS: StatusNotification,
+    **MEMORY_MESSAGE_TYPES,
 }
 """Chorus's methods and the envelope types the protocol structures them into."""
 

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 import cattrs
+from cattrs.v import format_exception
 from lsprotocol.types import ResponseError
 from pygls.exceptions import (
     JsonRpcException,
@@ -34,6 +35,7 @@ from pygls.exceptions import (
 from pygls.protocol import LanguageServerProtocol
 
 from server.commands import one_line
+from server.memory_messages import InvalidValue
 from server.messages import MESSAGE_TYPES
 
 if TYPE_CHECKING:
@@ -63,10 +65,18 @@ class MalformedRequest:
     jsonrpc: str = "2.0"
 
 
+def explain_value(error: BaseException, kind: type | None) -> str:
+    """cattrs's wording for a value that did not fit, except a validator's own reason (`InvalidValue`)."""
+    if isinstance(error, InvalidValue):
+        return str(error)
+    return format_exception(error, kind)
+
+
 def describe_structure_error(method: str, error: BaseException | None) -> str:
     """A short, readable, one-line reason for an InvalidParams error."""
     if isinstance(error, cattrs.BaseValidationError):
-        reasons = [reason.replace("@ $.", "@ ") for reason in cattrs.transform_error(error, path="$")]
+        found = cattrs.transform_error(error, path="$", format_exception=explain_value)
+        reasons = [reason.replace("@ $.", "@ ") for reason in found]
         return one_line(f"invalid params for {method}: " + "; ".join(reasons))
     return one_line(f"invalid params for {method}: {error}" if error else f"invalid params for {method}")
 

@@ -1,10 +1,11 @@
 """Running a panel request: the one run block review, implement and explain share, and their replies.
 
 `DocumentRun.run` takes a request built from a document snapshot, runs the task's pipeline
-on it under progress while edits to the document are logged, and turns the final result
-into the reply (its ranges moved to the current text) before the log closes. Partial
-results can be applied as they arrive (review publishes them). When every seat failed,
-the user gets one message saying why, on either path below.
+on it (with the server's memory, which records the run) under progress while edits to the
+document are logged, and turns the final result into the reply (its ranges moved to the
+current text) before the log closes. Partial results can be applied as they arrive (review
+publishes them). When every seat failed, the user gets one message saying why, on either
+path below.
 
 A custom request turns a `ChorusError` (excluded file, no panel, no stub) into a
 JSON-RPC RequestFailed error for the client to show (an `InputError`, a request that
@@ -36,6 +37,7 @@ from server.messages import CommandFailure
 from server.workspaces import workspace_for
 
 if TYPE_CHECKING:
+    from orchestration.memory.writer import StoreWriter
     from server.language_server import ChorusLanguageServer
 
 logger = logging.getLogger(__name__)
@@ -61,6 +63,7 @@ class Pipeline(Protocol[Q_contra, R_co]):
         *,
         workspace: Path | None = ...,
         on_event: EventHandler | None = ...,
+        memory: StoreWriter | None = ...,
     ) -> Awaitable[R_co]: ...
 
 
@@ -90,7 +93,9 @@ class DocumentRun:
         ls, uri = self.ls, self.snapshot.uri
 
         async def ask(config: ChorusConfig, on_event: EventHandler) -> R:
-            return await pipeline(request, config, workspace=workspace_for(ls, uri), on_event=on_event)
+            memory = await ls.memory.current()
+            workspace = workspace_for(ls, uri)
+            return await pipeline(request, config, workspace=workspace, on_event=on_event, memory=memory)
 
         with ls.documents.watching(self.snapshot.log):
             result = await self.run_panel(ask, on_result)

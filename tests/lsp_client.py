@@ -330,9 +330,14 @@ class ChorusLauncher:
         configuration: Mapping[str, Any] | None = None,
         env: Mapping[str, str] | None = None,
         folders: Sequence[Path] | None = None,
+        answer_cache: bool = True,
     ) -> AbstractAsyncContextManager[ChorusTestClient]:
+        """`answer_cache=False` for a test whose model answers the same question differently, or that
+        counts the calls identical requests make (the cache would answer, or share one call)."""
         if seats is not None:
             init_options = config_options(make_config(self.model_server, seats))
+        if not answer_cache:
+            init_options = {**(init_options or {}), "cache": False}
         return chorus_session(
             self.profile,
             self.workspace,

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-SCENARIOS = {"merge", "latency", "responsiveness", "startup", "scale", "sequential"}
+SCENARIOS = {"merge", "latency", "responsiveness", "startup", "scale", "sequential", "memory"}
 
 
 def test_quick_benchmark_prints_a_table_and_writes_results(tmp_path: Path) -> None:
@@ -38,6 +38,7 @@ def test_quick_benchmark_prints_a_table_and_writes_results(tmp_path: Path) -> No
     keys = {row["key"] for row in rows}
     assert {"fanout_overhead_3", "first_diagnostics", "straggler_cutoff", "codeaction_p99"} <= keys
     assert {"startup_initialize", "scale_wall", "scale_rss", "merge_10k", "sequential_ratio"} <= keys
+    assert {"memory_store_ratio", "memory_cache_ratio", "memory_stats_100k"} <= keys
     for row in rows:
         assert isinstance(row["measured"], (int, float)) and row["measured"] == row["measured"], row
         assert row["passed"] in (True, False, None)

@@ -233,11 +233,13 @@ async def test_a_workspace_the_editor_or_chorus_trust_trusts_is_honoured(
         check=False,
     )
     assert trusting.returncode == 0, trusting.stderr.decode()
-    async with chorus_session(profile, tmp_path, env=env) as client:
+    no_cache = {"cache": False}  # Each session must ask the model: an answer from the cache sends nothing.
+    async with chorus_session(profile, tmp_path, init_options=no_cache, env=env) as client:
         await review_once(client)
     assert len(collector.requests) == 2, "`chorus trust` is honoured by the server"
 
-    async with chorus_session(profile, tmp_path, init_options={"workspaceTrusted": False}, env=env) as client:
+    untrusted = {"workspaceTrusted": False, **no_cache}
+    async with chorus_session(profile, tmp_path, init_options=untrusted, env=env) as client:
         await review_once(client)
         assert "(untrusted)" in (await models_answer(client))["origin"]
     assert len(collector.requests) == 2, "an editor that does not trust the workspace wins"

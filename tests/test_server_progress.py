@@ -49,7 +49,7 @@ async def slow_session(
 ) -> AsyncIterator[tuple[ChorusTestClient, str]]:
     """A session whose one seat, "slow", takes a minute to answer; yields the client and SOURCE's URI."""
     model_server.script("slow", OFF_BY_ONE, latency=60)
-    async with chorus({"slow": {"timeout": 90}}) as client:
+    async with chorus({"slow": {"timeout": 90}}, answer_cache=False) as client:  # Ten calls, not one shared.
         yield client, client.open_document("prices.py", SOURCE)
 
 

@@ -124,7 +124,7 @@ async def test_a_new_review_replaces_diagnostics_only_inside_its_range(
     chorus: ChorusLauncher, model_server: FakeModelServer
 ) -> None:
     model_server.script("claude", [review_answer(INJECTION), review_answer(OFF_BY_ONE), review_answer()])
-    async with chorus(["claude"]) as client:
+    async with chorus(["claude"], answer_cache=False) as client:  # The model answers lines 3-6 anew.
         uri = client.open_document("app.py", SOURCE)
         await client.review_selection(uri, 3, 6)
         await client.review_selection(uri, 8, 11)

@@ -66,7 +66,11 @@ def make_repository(tmp_path: Path, config: str) -> Path:
 def chorus(
     *args: str, cwd: Path, tmp_path: Path, model_server: FakeModelServer
 ) -> subprocess.CompletedProcess[str]:
-    """`chorus ARGS` with the user's own provider on `model_server` and a private user config dir."""
+    """`chorus ARGS` with the user's own provider on `model_server` and a private user config dir.
+
+    Reviews run with `--no-cache`: each must reach a model, since the test counts what each one sent."""
+    if args[:1] == ("review",):
+        args = (*args, "--no-cache")
     own_provider = {
         "SOME_SECRET_VAR": SECRET,
         "OPENAI_API_BASE": model_server.base_url,

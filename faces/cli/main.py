@@ -1,5 +1,10 @@
 """The `chorus` command line: review, implement, explain and models from a terminal.
 
+Each review, implement and explain is recorded in the memory (`[store]`; a store that fails is one
+warning on stderr, never a failed run; `--no-cache` asks the models even for a cached answer). The
+memory's own commands (stats, history, show, audit, feedback, suppressions, store) live in
+`faces.cli.memory_commands`.
+
 Exit codes: 0 when at least one model answered (a partial panel is still a result),
 1 when every model failed, 2 for usage, input or configuration errors (one line on
 stderr). Reports go to stdout (or JSON with `--json`); live progress and notices go to
@@ -12,18 +17,16 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
-import stat
 import sys
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import anyio
 from rich.console import Console
 
+from faces.cli.memory_commands import MEMORY_COMMANDS, add_memory_parsers, open_memory, run_memory
 from faces.cli.models_check import check_models, render_panel
 from faces.cli.report import render_explanation, render_implementation, render_review
+from faces.cli.targets import Target, UsageError, check_lines, task_request
 from faces.cli.terminal import make_console, say
 from orchestration.machine_form import (
     MachineForm,
@@ -38,11 +41,9 @@ from orchestration.pipelines.review import review_selection
 from orchestration.privacy import trust
 from orchestration.providers.chat import close_clients
 from orchestration.providers.local_panel import choose_config
-from orchestration.types.config import ChorusConfig, ConfigError, find_settings, load_layers
+from orchestration.types.config import ChorusConfig, ConfigError, LoadedConfig, find_settings, load_layers
 from orchestration.types.errors import ChorusError, InputError
 from orchestration.types.requests import (
-    DiagnosticInput,
-    ExplainRequest,
     ImplementRequest,
     ReviewRequest,
     SourceDocument,
@@ -59,78 +60,6 @@ from orchestration.types.results import (
 )
 
 EXIT_OK, EXIT_ALL_FAILED, EXIT_USAGE = 0, 1, 2
-TARGET = re.compile(r"^(?P<path>.+?)(?::(?P<first>\d+)(?:-(?P<last>\d+))?)?$")
-
-
-class UsageError(Exception):
-    """The command line cannot be carried out as given."""
-
-
-@dataclass(frozen=True)
-class Target:
-    """`path[:first[-last]]` from the command line."""
-
-    path: Path
-    first: int | None
-    last: int | None
-
-    @classmethod
-    def parse(cls, text: str) -> Target:
-        """Split `src/a.py:5-17` into path and 1-based lines."""
-        match = TARGET.match(text)
-        if match is None:
-            raise UsageError(f"cannot read target {text!r}; expected PATH, PATH:LINE or PATH:FIRST-LAST")
-        first = int(match["first"]) if match["first"] else None
-        last = int(match["last"]) if match["last"] else first
-        if first is not None and (first < 1 or (last is not None and last < first)):
-            raise UsageError(f"bad line range in {text!r}: lines are 1-based and FIRST <= LAST")
-        return cls(Path(match["path"]), first, last)
-
-    def read(self, max_bytes: int) -> SourceDocument:
-        """The file's text; `InputError` for a non-regular or too large file, `UsageError` otherwise.
-
-        The path is checked with `os.stat` before it is opened (a FIFO is never opened), opened
-        non-blocking and checked again on the open descriptor, and read no further than the limit.
-        """
-        try:
-            info = os.stat(self.path)
-            if not stat.S_ISREG(info.st_mode):
-                raise InputError(
-                    f"{self.path}: not a regular file (directories, FIFOs and devices are refused)"
-                )
-            if info.st_size > max_bytes:
-                raise InputError(too_large(self.path, info.st_size, max_bytes))
-            descriptor = os.open(self.path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
-            with os.fdopen(descriptor, "rb") as handle:
-                if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
-                    raise InputError(f"{self.path}: not a regular file")
-                data = handle.read(max_bytes + 1)
-        except FileNotFoundError:
-            raise UsageError(f"{self.path}: no such file") from None
-        except OSError as error:
-            raise UsageError(f"{self.path}: cannot read ({error.strerror or error})") from None
-        if len(data) > max_bytes:
-            raise InputError(too_large(self.path, len(data), max_bytes))
-        try:
-            text = data.decode("utf-8")
-        except UnicodeDecodeError:
-            raise UsageError(f"{self.path}: not a UTF-8 text file") from None
-        return SourceDocument(path=str(self.path), text=text)
-
-
-def too_large(path: Path, size: int, limit: int) -> str:
-    """The one-line refusal of a file over `policy.max_file_bytes`."""
-    return (
-        f"{path}: {size:,} bytes is over policy.max_file_bytes ({limit:,}); "
-        "review a line range (PATH:FIRST-LAST) or raise the limit"
-    )
-
-
-def check_lines(target: Target, document: SourceDocument) -> None:
-    """`InputError` when the target's first line is past the end of the file (nothing is asked)."""
-    count = len(document.lines) if document.text else 0
-    if target.first is not None and target.first > count:
-        raise InputError(f"{target.path}: line {target.first} is past the end of the file ({count} lines)")
 
 
 def git_root(folder: Path) -> Path | None:
@@ -165,6 +94,8 @@ def build_parser() -> argparse.ArgumentParser:
     explain = sub.add_parser("explain", parents=[common], help="explain a diagnostic at a line")
     explain.add_argument("target", help="PATH:LINE or PATH:FIRST-LAST")
     explain.add_argument("--message", action="append", default=[], help="the diagnostic's text (repeatable)")
+    for asking in (review, implement, explain):
+        asking.add_argument("--no-cache", action="store_true", help="ask the models even for a cached answer")
     models = sub.add_parser("models", parents=[common], help="show the panel and check each model live")
     models.add_argument("--no-check", action="store_true", help="only list the panel")
     trusting = sub.add_parser(
@@ -177,21 +108,25 @@ def build_parser() -> argparse.ArgumentParser:
     action = trusting.add_mutually_exclusive_group()
     action.add_argument("--list", action="store_true", help="list trusted workspaces")
     action.add_argument("--revoke", action="store_true", help="stop trusting DIR")
+    add_memory_parsers(sub, common)
     serve = sub.add_parser("serve", help="run the language server on stdio (the `server` package)")
     serve.add_argument("--tcp", metavar="HOST:PORT", help="listen on TCP instead of stdio (debugging)")
     return parser
 
 
-def resolve(args: argparse.Namespace, anchor: Path, err: Console) -> tuple[ChorusConfig, Path, str | None]:
-    """Load the config, pick the workspace, and fall back to the local panel when nothing is set.
-
-    The config search runs from `anchor` up to the workspace root (`--workspace`, else `workspace_root`).
-    An untrusted workspace config's notice is printed once, on stderr.
-    """
+def load(args: argparse.Namespace, anchor: Path, err: Console) -> tuple[LoadedConfig, Path]:
+    """The layered config and the workspace root its search stopped at (`--workspace`, else
+    `workspace_root`). An untrusted workspace config's notice is printed once, on stderr."""
     root = args.workspace.resolve() if args.workspace is not None else workspace_root(anchor, Path.cwd())
     loaded = load_layers(anchor, root, args.config)
     if loaded.notice:
         say(err, "[bold yellow]chorus:[/] {}", loaded.notice)
+    return loaded, root
+
+
+def resolve(args: argparse.Namespace, anchor: Path, err: Console) -> tuple[ChorusConfig, Path, str | None]:
+    """Load the config, pick the workspace, and fall back to the local panel when nothing is set."""
+    loaded, root = load(args, anchor, err)
     workspace = args.workspace
     if workspace is None and loaded.workspace_file is not None:
         workspace = loaded.workspace_file.path.parent
@@ -227,35 +162,37 @@ class ProgressPrinter:
 
 
 async def run_task(args: argparse.Namespace, out: Console, err: Console) -> int:
-    """Carry out review / implement / explain and print the result."""
+    """Carry out review / implement / explain, record it in the memory, and print the result."""
     target = Target.parse(args.target)
     config, workspace, notice = resolve(args, target.path.resolve().parent, err)
+    if args.no_cache:
+        config = config.model_copy(update={"cache": config.cache.model_copy(update={"enabled": False})})
     document = target.read(config.policy.max_file_bytes)
     check_lines(target, document)
+    request = task_request(args.command, target, document, args.message if args.command == "explain" else [])
     progress = ProgressPrinter(err)
-    uri = target.path.resolve().as_uri()
-    call: Callable[[], Awaitable[PanelResult]]
-    if args.command == "review":
-        request = ReviewRequest(document=document, start_line=target.first or 1, end_line=target.last)
-        call = lambda: review_selection(request, config, workspace=workspace, on_event=progress)  # noqa: E731
-    elif args.command == "implement":
-        if target.first is None:
-            raise UsageError("implement needs a line: chorus implement PATH:LINE")
-        implement = ImplementRequest(document=document, line=target.first)
-        call = lambda: implement_stub(implement, config, workspace=workspace, on_event=progress)  # noqa: E731
-    else:
-        if target.first is None:
-            raise UsageError("explain needs a line: chorus explain PATH:LINE --message TEXT")
-        first, last = target.first, target.last or target.first
-        diagnostics = [DiagnosticInput(start_line=first, end_line=last, message=m) for m in args.message]
-        explain = ExplainRequest(document=document, start_line=first, end_line=last, diagnostics=diagnostics)
-        call = lambda: explain_diagnostics(explain, config, workspace=workspace, on_event=progress)  # noqa: E731
+    memory = open_memory(config, err)
+    result: PanelResult
     try:
-        result = await call()
+        if isinstance(request, ReviewRequest):
+            result = await review_selection(
+                request, config, workspace=workspace, on_event=progress, memory=memory
+            )
+        elif isinstance(request, ImplementRequest):
+            result = await implement_stub(
+                request, config, workspace=workspace, on_event=progress, memory=memory
+            )
+        else:
+            result = await explain_diagnostics(
+                request, config, workspace=workspace, on_event=progress, memory=memory
+            )
     finally:
         await close_clients()
-    result = result.model_copy(update={"notice": notice})
-    print_result(result, document, uri, args.json, out)
+        if memory is not None:
+            await anyio.to_thread.run_sync(memory.close)
+    notices = (notice, result.notice)
+    result = result.model_copy(update={"notice": "; ".join(note for note in notices if note) or None})
+    print_result(result, document, target.path.resolve().as_uri(), args.json, out)
     return EXIT_ALL_FAILED if all_failed(result.models) else EXIT_OK
 
 
@@ -317,6 +254,8 @@ def run_cli(argv: list[str], parser: argparse.ArgumentParser | None = None) -> i
             return run_trust(args, out)
         if args.command == "models":
             return anyio.run(run_models, args, out, err)
+        if args.command in MEMORY_COMMANDS:
+            return run_memory(args, out, err, load(args, Path.cwd(), err)[0].config)
         return anyio.run(run_task, args, out, err)
     except (UsageError, ConfigError, InputError, ChorusError) as error:
         say(err, "[bold red]chorus:[/] {}", " ".join(str(error).split()))

@@ -1,4 +1,4 @@
-"""Reading the memory: history, one run in full, suppressions, cache hits, export.
+"""Reading the memory: history, one run in full, one finding, suppressions, cache hits, export.
 
 Functions take an open `Connection` and return the typed records of `orchestration.memory.records`.
 """
@@ -155,6 +155,40 @@ def suppressions(connection: Connection, user: str) -> list[Suppression]:
         )
         for row in rows
     ]
+
+
+def suppressed_among(connection: Connection, fingerprints: Sequence[str], user: str) -> set[str]:
+    """Those of `fingerprints` the user (or the team, by sharing) dismissed."""
+    table = schema.suppressions
+    found: set[str] = set()
+    wanted = list(dict.fromkeys(fingerprints))
+    for start in range(0, len(wanted), 500):  # Bounded IN lists, for every backend.
+        query = select(table.c.fingerprint).where(
+            and_(table.c.fingerprint.in_(wanted[start : start + 500]), _visible(table, user))
+        )
+        found.update(str(row[0]) for row in connection.execute(query))
+    return found
+
+
+def suppressed_fingerprints(connection: Connection, user: str) -> frozenset[str]:
+    """Every fingerprint the user (or the team, by sharing) dismissed."""
+    table = schema.suppressions
+    return frozenset(
+        str(row[0]) for row in connection.execute(select(table.c.fingerprint).where(_visible(table, user)))
+    )
+
+
+def finding(connection: Connection, finding_id: str, cipher: CodeCipher) -> FindingRecord | None:
+    """One merged finding by its id (with its fix, when code was kept), or None."""
+    row = connection.execute(select(schema.findings).where(schema.findings.c.id == finding_id)).first()
+    if row is None:
+        return None
+    blobs = schema.code_blobs
+    blob = connection.execute(
+        select(blobs).where(blobs.c.finding_id == finding_id, blobs.c.kind == "fix").limit(1)
+    ).first()
+    fix = cipher.open(blob.sealed, f"fix:{row.run_id}:{finding_id}") if blob is not None else None
+    return _finding(row._mapping, fix)
 
 
 def cached_answer(connection: Connection, key: str, now: float, cipher: CodeCipher) -> str | None:

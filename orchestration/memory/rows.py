@@ -3,7 +3,9 @@
 Everything goes through `scrubbed` first: each field a record names in `TEXT_FIELDS` (and every
 message inside a seat's findings) passes `scrub_secrets`, which replaces every secret value Chorus
 holds and redacts every credential it recognizes. Code (a run's document, a finding's fix) is
-written only with `keep_code`, sealed with AES-GCM; cached answers are always sealed.
+written only with `keep_code`, sealed with AES-GCM; cached answers are always sealed. Consecutive
+plain inserts into one table (seat calls, findings, conflicts, feedback, audit) are written as one
+executemany (`RowWriter.write_all`).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import socket
+from collections.abc import Sequence
 from typing import Final, TypeVar
 from urllib.parse import urlsplit
 
@@ -36,6 +39,13 @@ from orchestration.privacy.gate import scrub_secrets
 
 HOST: Final = socket.gethostname()[:255]
 R = TypeVar("R", bound=StoreWrite)
+_FIELDS: Final = {
+    kind: tuple(item.name for item in dataclasses.fields(kind))
+    for kind in (
+        RunStart, RunEnd, SeatCall, FindingRecord, ConflictRecord, FeedbackEvent, Suppression,
+        ClearSuppressions, CacheEntry, AuditRecord,
+    )
+}  # fmt: skip
 
 
 def scrubbed(record: R, *, keep_code: bool) -> R:
@@ -57,6 +67,11 @@ def scrubbed(record: R, *, keep_code: bool) -> R:
     if isinstance(record, CacheEntry):
         changes["answer"] = scrub_secrets(record.answer)
     return dataclasses.replace(record, **changes) if changes else record  # type: ignore[arg-type]
+
+
+def _values(record: StoreWrite) -> dict[str, object]:
+    """The record's fields by name, as they are (`dataclasses.asdict` would deep-copy every value)."""
+    return {name: getattr(record, name) for name in _FIELDS[type(record)]}
 
 
 def endpoint_host(endpoint: str | None) -> str | None:
@@ -101,7 +116,7 @@ class RowWriter:
         )
 
     def _run_row(self, record: RunStart) -> dict[str, object]:
-        row = dataclasses.asdict(record)
+        row = _values(record)
         del row["code"]
         row["id"] = row.pop("run_id")
         row["seats"] = list(record.seats)
@@ -112,8 +127,60 @@ class RowWriter:
             "outcome": "running",
         }
 
+    def plain_row(self, record: StoreWrite) -> tuple[Table, dict[str, object]] | None:
+        """The one row a record that is a plain insert stands for (None for every other record)."""
+        match record:
+            case SeatCall():
+                row = _values(record)
+                row["findings"] = [dataclasses.asdict(opinion) for opinion in record.findings]
+                return schema.seat_calls, row
+            case FindingRecord() if not (self.keep_code and record.fix is not None):
+                row = _values(record)
+                row["id"] = row.pop("finding_id")
+                row["models"] = list(record.models)
+                del row["fix"]
+                return schema.findings, row
+            case ConflictRecord():
+                row = _values(record)
+                row["models_for"], row["models_against"] = (
+                    list(record.models_for),
+                    list(record.models_against),
+                )
+                return schema.conflicts, row
+            case FeedbackEvent():
+                return schema.feedback, _values(record) | {"user": record.user or self.user}
+            case AuditRecord():
+                row = _values(record)
+                del row["endpoint"]
+                row["endpoint_host"] = endpoint_host(record.endpoint)
+                return schema.audit, row
+        return None
+
+    def write_all(self, connection: Connection, records: Sequence[StoreWrite]) -> None:
+        """Write `records` in order; consecutive plain inserts into one table go as one executemany."""
+        table: Table | None = None
+        pending: list[dict[str, object]] = []
+        for record in records:
+            plain = self.plain_row(record)
+            if plain is not None and plain[0] is table:
+                pending.append(plain[1])
+                continue
+            if table is not None:
+                connection.execute(table.insert(), pending)
+                table, pending = None, []
+            if plain is not None:
+                table, pending = plain[0], [plain[1]]
+            else:
+                self.write(connection, record)
+        if table is not None:
+            connection.execute(table.insert(), pending)
+
     def write(self, connection: Connection, record: StoreWrite) -> None:
         """Insert or update the rows `record` stands for."""
+        plain = self.plain_row(record)
+        if plain is not None:
+            connection.execute(plain[0].insert(), plain[1])
+            return
         match record:
             case RunStart():
                 connection.execute(schema.runs.insert(), self._run_row(record))
@@ -126,39 +193,21 @@ class RowWriter:
                 connection.execute(
                     update(schema.runs).where(schema.runs.c.id == record.run_id).values(**values)
                 )
-            case SeatCall():
-                row = dataclasses.asdict(record)
-                row["findings"] = [dataclasses.asdict(finding) for finding in record.findings]
-                connection.execute(schema.seat_calls.insert(), row)
             case FindingRecord():
-                row = dataclasses.asdict(record)
+                row = _values(record)
                 row["id"] = row.pop("finding_id")
                 row["models"] = list(record.models)
                 del row["fix"]
                 connection.execute(schema.findings.insert(), row)
-                if self.keep_code and record.fix is not None:
+                if record.fix is not None:
                     self._seal_code(connection, record.run_id, "fix", record.fix, record.finding_id)
-            case ConflictRecord():
-                row = dataclasses.asdict(record)
-                row["models_for"], row["models_against"] = (
-                    list(record.models_for),
-                    list(record.models_against),
-                )
-                connection.execute(schema.conflicts.insert(), row)
-            case FeedbackEvent():
-                row = dataclasses.asdict(record) | {"user": record.user or self.user}
-                connection.execute(schema.feedback.insert(), row)
             case Suppression():
-                row = dataclasses.asdict(record) | {"user": record.user or self.user}
+                row = _values(record) | {"user": record.user or self.user}
                 _insert_or_replace(connection, schema.suppressions, ["fingerprint", "user"], row)
             case ClearSuppressions():
                 table = schema.suppressions
                 connection.execute(delete(table).where(table.c.user == (record.user or self.user)))
             case CacheEntry():
                 sealed = self.cipher.seal(record.answer, f"cache:{record.key}")
-                row = dataclasses.asdict(record) | {"answer": sealed}
+                row = _values(record) | {"answer": sealed}
                 _insert_or_replace(connection, schema.cache_entries, ["key"], row)
-            case AuditRecord():
-                row = dataclasses.asdict(record)
-                row["endpoint_host"] = endpoint_host(row.pop("endpoint"))
-                connection.execute(schema.audit.insert(), row)

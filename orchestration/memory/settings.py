@@ -1,7 +1,7 @@
-"""`[store]`: where the memory lives, whether it keeps code, how long it keeps runs.
+"""`[store]`: where the memory lives, whether it keeps code, how long it keeps runs; `[cache]`: answer reuse.
 
 Imports only pydantic and platformdirs so that `orchestration.types.config` can hang `StoreConfig` under
-`ChorusConfig.store` without an import cycle.
+`ChorusConfig.store` and `CacheConfig` under `ChorusConfig.cache` without an import cycle.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 
 from platformdirs import user_data_path
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 
 def default_store_path() -> Path:
@@ -29,7 +29,10 @@ class StoreConfig(BaseModel):
     )
     path: Path = Field(
         default_factory=default_store_path,
-        description="The SQLite file (WAL mode, 0600). Ignored when `url` is set.",
+        description=(
+            "The SQLite file (WAL mode, 0600); default chorus.db in the per-user data directory. "
+            "Ignored when `url` is set."
+        ),
     )
     url: str | None = Field(
         default=None,
@@ -71,3 +74,27 @@ class StoreConfig(BaseModel):
             return getpass.getuser()
         except (OSError, KeyError):
             return "unknown"
+
+
+class CacheConfig(BaseModel):
+    """Reusing a seat's answer: the same model, prompt version, instructions and redacted prompt asked
+    again within `ttl_hours` get the stored answer, and identical requests in flight share one call.
+
+    Needs the store (`[store] enabled`); `cache = false` is short for `[cache] enabled = false`. A reused
+    answer's `ModelStatus` keeps status "ok" and says `cached = true` (the store records it as "cached").
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = Field(default=True, description="Reuse answers; false = always ask the models.")
+    ttl_hours: float = Field(default=24.0, gt=0, description="How long a cached answer may be reused.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _bool_shorthand(cls, value: object) -> object:
+        return {"enabled": value} if isinstance(value, bool) else value
+
+    @property
+    def ttl_s(self) -> float:
+        """`ttl_hours` in seconds."""
+        return self.ttl_hours * 3600.0

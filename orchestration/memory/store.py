@@ -110,8 +110,7 @@ class Store:
             return
         clean = [scrubbed(record, keep_code=self.config.keep_code) for record in records]
         with self._transaction(write=True) as connection:
-            for record in clean:
-                self._rows.write(connection, record)
+            self._rows.write_all(connection, clean)
 
     def begin_run(self, run: records.RunStart) -> str:
         """Record that a run started; returns its id."""
@@ -209,6 +208,23 @@ class Store:
         """Whether findings with this fingerprint are hidden for the user."""
         with self._transaction(write=False) as connection:
             return queries.is_suppressed(connection, fingerprint, user or self.user)
+
+    def suppressed(self, fingerprints: Sequence[str], user: str | None = None) -> set[str]:
+        """Those of `fingerprints` whose findings are hidden for the user (one query per 500)."""
+        if not fingerprints:
+            return set()
+        with self._transaction(write=False) as connection:
+            return queries.suppressed_among(connection, fingerprints, user or self.user)
+
+    def suppressed_fingerprints(self, user: str | None = None) -> frozenset[str]:
+        """Every fingerprint whose findings are hidden for the user (what a review leaves out)."""
+        with self._transaction(write=False) as connection:
+            return queries.suppressed_fingerprints(connection, user or self.user)
+
+    def finding(self, finding_id: str) -> records.FindingRecord | None:
+        """One merged finding by its id (`chorus feedback`, dismissing it), or None."""
+        with self._transaction(write=False) as connection:
+            return queries.finding(connection, finding_id, self.cipher)
 
     def suppressions(self, user: str | None = None) -> list[records.Suppression]:
         """The user's suppressions and the team's shared ones."""

@@ -162,6 +162,7 @@ def _merged_finding(cluster: Cluster, panel: _Panel) -> MergedFinding:
         opinions=opinions,
         fixes=rank_fixes(proposals, weights) if proposals else [],
         arbiter_verdict=None,
+        finding_id=None,
     )
 
 

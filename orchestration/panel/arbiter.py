@@ -25,6 +25,7 @@ from rapidfuzz import fuzz
 from orchestration.answers.json_answers import extract_json
 from orchestration.merge.consensus import merged_sort_key, normalize_message
 from orchestration.privacy.gate import PrivacyGate, scrub_secrets
+from orchestration.providers.base import CallUsage
 from orchestration.providers.chat import complete_chat
 from orchestration.types.config import ChorusConfig, ModelConfig
 from orchestration.types.errors import ProviderError, UnusableAnswer
@@ -355,9 +356,14 @@ async def ask_arbiter(
         reason = f"not asked: the request's deadline of {deadline:g} s had been reached"
         return None, ModelStatus.skipped(name, seat.model, reason)
     limit = min(seat.timeout, remaining)
+    usage = CallUsage()
 
     async def complete(messages: list[Message]) -> str:
-        return await complete_chat(name, seat, messages, gate=gate)
+        call = CallUsage()
+        try:
+            return await complete_chat(name, seat, messages, gate=gate, usage=call)
+        finally:
+            usage.add(call)
 
     try:
         with anyio.fail_after(limit):
@@ -367,15 +373,26 @@ async def ask_arbiter(
             reason = f"arbiter cut off at the request's deadline of {deadline:g} s"
         else:
             reason = f"arbiter timed out after {seat.timeout:g} s"
-        return None, _status(name, seat, "timeout", now, reason)
+        return None, _status(name, seat, "timeout", now, reason, usage)
     except ProviderError as error:
-        return None, _status(name, seat, error.kind, now, str(error))
+        return None, _status(name, seat, error.kind, now, str(error), usage)
     except UnusableAnswer as error:
-        return None, _status(name, seat, "invalid", now, str(error))
-    return value, _status(name, seat, "ok", now, None)
+        return None, _status(name, seat, "invalid", now, str(error), usage)
+    return value, _status(name, seat, "ok", now, None, usage)
 
 
-def _status(name: str, seat: ModelConfig, state: SeatState, started: float, error: str | None) -> ModelStatus:
+def _status(
+    name: str, seat: ModelConfig, state: SeatState, started: float, error: str | None, usage: CallUsage
+) -> ModelStatus:
     latency = (anyio.current_time() - started) * 1000
     shown = None if error is None else scrub_secrets(error)
-    return ModelStatus(name=name, model=seat.model, status=state, latency_ms=round(latency, 1), error=shown)
+    return ModelStatus(
+        name=name,
+        model=seat.model,
+        status=state,
+        latency_ms=round(latency, 1),
+        error=shown,
+        tokens_in=usage.tokens_in,
+        tokens_out=usage.tokens_out,
+        cost_usd=usage.cost_usd,
+    )

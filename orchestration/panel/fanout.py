@@ -9,6 +9,11 @@ Once `policy.quorum` seats have answered usably, stragglers get `policy.grace` m
 then cut off. Leaving the `async with` block early cancels every call still in flight, which closes
 its HTTP connection. A process-wide capacity limiter bounds the calls in flight.
 
+With an answer cache (`orchestration.memory.cache.AnswerCache`, when the run is recorded), a seat
+asked exactly what was asked before gets the earlier answer back without a call, and identical
+calls in flight share one; such a seat's status is "ok" with `cached` set (and costs 0). Each seat's
+status carries the tokens and cost its call reported (`orchestration.providers.base.CallUsage`).
+
 Starting a call costs the model client a few milliseconds of CPU on the event loop. When many
 requests fan out at once, seats therefore take turns (`take_turn`): one seat starts its call per
 loop iteration, so the set-up of hundreds of calls is spread out and the loop keeps answering
@@ -22,7 +27,7 @@ import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import anyio
 from anyio.abc import TaskGroup
@@ -31,6 +36,7 @@ from anyio.streams.memory import MemoryObjectSendStream
 
 from orchestration.offload import off_loop
 from orchestration.privacy.gate import PrivacyGate, scrub_secrets
+from orchestration.providers.base import CallUsage
 from orchestration.providers.chat import complete_chat
 from orchestration.providers.failures import log_unexpected
 from orchestration.providers.loading import ensure_litellm
@@ -38,6 +44,9 @@ from orchestration.types.config import ModelConfig, PolicyConfig
 from orchestration.types.errors import ProviderError, UnusableAnswer
 from orchestration.types.requests import Message
 from orchestration.types.results import ModelStatus, SeatStarted, SeatState
+
+if TYPE_CHECKING:
+    from orchestration.memory.cache import AnswerCache
 
 T = TypeVar("T")
 
@@ -96,14 +105,26 @@ class _SeatRun:
     started_at: float | None = None
     finished: bool = False
     cut_off_reason: str | None = None
+    usage: CallUsage = field(default_factory=CallUsage)
+    cached: bool = False
+    cache_key: str | None = None
 
     def answer(
         self, state: SeatState, *, error: str | None = None, raw: str | None = None
     ) -> SeatAnswer[Any]:
         latency = None if self.started_at is None else (time.perf_counter() - self.started_at) * 1000
         shown = None if error is None else scrub_secrets(error)
+        usage = self.usage
         status = ModelStatus(
-            name=self.seat.name, model=self.seat.config.model, status=state, latency_ms=latency, error=shown
+            name=self.seat.name,
+            model=self.seat.config.model,
+            status=state,
+            latency_ms=latency,
+            error=shown,
+            tokens_in=usage.tokens_in,
+            tokens_out=usage.tokens_out,
+            cost_usd=0.0 if self.cached else usage.cost_usd,
+            cached=self.cached,
         )
         return SeatAnswer(status=status, value=None, raw=raw)
 
@@ -118,11 +139,13 @@ class _FanOut(Generic[T]):
         policy: PolicyConfig,
         json_schema: dict[str, Any] | None,
         send: MemoryObjectSendStream[FanOutEvent[T]],
+        cache: AnswerCache | None = None,
     ) -> None:
         self.runs = [_SeatRun(seat) for seat in seats]
         self.parse = parse
         self.policy = policy
         self.json_schema = json_schema
+        self.cache = cache
         self.send = send
         self.usable = 0
         self.quorum_reached = False
@@ -159,13 +182,7 @@ class _FanOut(Generic[T]):
                 run.started_at = time.perf_counter()
                 self.emit(SeatStarted(name=run.seat.name))
                 try:
-                    raw = await complete_chat(
-                        run.seat.name,
-                        run.seat.config,
-                        run.seat.messages,
-                        gate=run.seat.gate,
-                        json_schema=self.json_schema,
-                    )
+                    raw = await self.ask(run)
                 except ProviderError as error:
                     outcome = run.answer(error.kind, error=str(error))
                 except Exception as error:
@@ -173,6 +190,13 @@ class _FanOut(Generic[T]):
                     outcome = run.answer("error", error=f"{type(error).__name__}: {error}")
             if outcome is None and raw is not None:
                 outcome = await off_loop(self.parsed, run, raw, size=len(raw))
+                if (
+                    outcome.status.status == "ok"
+                    and self.cache is not None
+                    and run.cache_key
+                    and not run.cached
+                ):
+                    self.cache.remember(run.cache_key, run.seat.config.model, raw)
         if outcome is None:  # Cut off by the quorum (our own scope was cancelled).
             outcome = run.answer("cancelled", error=run.cut_off_reason or "cancelled")
         run.finished = True
@@ -188,6 +212,26 @@ class _FanOut(Generic[T]):
             ):
                 self.quorum_reached = True
                 calls.start_soon(self.cut_stragglers)
+
+    async def ask(self, run: _SeatRun) -> str:
+        """The seat's answer: reused from the cache (or a twin call in flight), else asked."""
+        seat = run.seat
+
+        async def call() -> str:
+            return await complete_chat(
+                seat.name,
+                seat.config,
+                seat.messages,
+                gate=seat.gate,
+                json_schema=self.json_schema,
+                usage=run.usage,
+            )
+
+        if self.cache is None:
+            return await call()
+        reused = await self.cache.answer(seat.config, seat.messages, seat.gate, self.json_schema, call)
+        run.cached, run.cache_key = reused.cached, reused.key
+        return reused.text
 
     def parsed(self, run: _SeatRun, raw: str) -> SeatAnswer[Any]:
         """The seat's answer parsed (blocking; a large answer is parsed in a worker thread)."""
@@ -220,15 +264,17 @@ async def fan_out(
     policy: PolicyConfig,
     *,
     json_schema: dict[str, Any] | None = None,
+    cache: AnswerCache | None = None,
 ) -> AsyncIterator[AsyncIterator[FanOutEvent[T]]]:
     """Call all `seats` in parallel; yields an iterator of SeatStarted and SeatAnswer events.
 
     The iterator ends after one SeatAnswer per seat. Leaving the block cancels unfinished calls.
+    With `cache`, answers asked before are reused and usable new ones remembered.
     """
     if _call_limiter.total_tokens != policy.max_parallel_calls:
         _call_limiter.total_tokens = policy.max_parallel_calls
     send, receive = anyio.create_memory_object_stream[FanOutEvent[T]](math.inf)
-    runner: _FanOut[T] = _FanOut(seats, parse, policy, json_schema, send)
+    runner: _FanOut[T] = _FanOut(seats, parse, policy, json_schema, send, cache)
     with receive:
         async with anyio.create_task_group() as group:
             group.start_soon(runner.run)

@@ -9,13 +9,14 @@ an optional event handler, or as an async iterator (`stream_events`).
 from __future__ import annotations
 
 import math
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import anyio
 
+from orchestration.memory.records import content_hash
 from orchestration.panel.fanout import Seat, SeatAnswer, fan_out
 from orchestration.privacy.gate import PrivacyGate
 from orchestration.providers.local_model import LOCAL_EXTRA
@@ -30,7 +31,11 @@ from orchestration.types.results import (
     SeatStarted,
 )
 
+if TYPE_CHECKING:
+    from orchestration.memory.cache import AnswerCache
+
 T = TypeVar("T")
+N = TypeVar("N", int, float)
 
 EventHandler = Callable[[PanelEvent], Awaitable[None]]
 
@@ -70,6 +75,8 @@ class PanelRun(Generic[T]):
     order: list[str]
     statuses: dict[str, ModelStatus] = field(default_factory=dict)
     answers: dict[str, T] = field(default_factory=dict)
+    hashes: dict[str, str] = field(default_factory=dict)
+    """SHA-256 of each answering seat's raw answer (usable or not), for the memory."""
 
     @property
     def models(self) -> list[ModelStatus]:
@@ -88,7 +95,8 @@ class PanelRound(Generic[T]):
 
     `seats` carry their messages; `skipped` are reported as they are, never asked. After each
     usable answer while other seats are still working, `partial_result` builds a provisional
-    result that `on_event` receives as a `ResultUpdate`.
+    result that `on_event` receives as a `ResultUpdate`. With `cache`, answers to prompts asked
+    before are reused (`orchestration.memory.cache`).
     """
 
     seats: list[Seat]
@@ -97,6 +105,7 @@ class PanelRound(Generic[T]):
     json_schema: dict[str, Any] | None
     on_event: EventHandler | None = None
     partial_result: Callable[[PanelRun[T]], Awaitable[PanelResult]] | None = None
+    cache: AnswerCache | None = None
 
 
 async def run_panel(panel_round: PanelRound[T], config: ChorusConfig) -> PanelRun[T]:
@@ -108,7 +117,7 @@ async def run_panel(panel_round: PanelRound[T], config: ChorusConfig) -> PanelRu
         run.statuses[status.name] = status
     total = len(seats) + len(skipped)
     async with fan_out(
-        seats, panel_round.parse, config.policy, json_schema=panel_round.json_schema
+        seats, panel_round.parse, config.policy, json_schema=panel_round.json_schema, cache=panel_round.cache
     ) as events:
         async for event in events:
             if isinstance(event, SeatStarted):
@@ -117,6 +126,8 @@ async def run_panel(panel_round: PanelRound[T], config: ChorusConfig) -> PanelRu
                 continue
             answer: SeatAnswer[T] = event
             run.statuses[answer.status.name] = answer.status
+            if answer.raw is not None:
+                run.hashes[answer.status.name] = content_hash(answer.raw)
             if answer.status.status == "ok" and answer.value is not None:
                 run.answers[answer.status.name] = answer.value
             if on_event is not None:
@@ -127,13 +138,37 @@ async def run_panel(panel_round: PanelRound[T], config: ChorusConfig) -> PanelRu
     return run
 
 
+def _total(values: list[N | None]) -> N | None:
+    known = [value for value in values if value is not None]
+    return sum(known[1:], known[0]) if known else None
+
+
+def with_usage_of(status: ModelStatus, parts: Sequence[ModelStatus]) -> ModelStatus:
+    """`status` with the summed tokens and cost of `parts` (a seat's chunks); cached when all were."""
+    return status.model_copy(
+        update={
+            "tokens_in": _total([part.tokens_in for part in parts]),
+            "tokens_out": _total([part.tokens_out for part in parts]),
+            "cost_usd": _total([part.cost_usd for part in parts]),
+            "cached": bool(parts) and all(part.cached for part in parts),
+        }
+    )
+
+
+def combined_hash(hashes: Sequence[str | None]) -> str | None:
+    """One hash for a seat's answers in parts (None unless every part has one)."""
+    if not hashes or any(item is None for item in hashes):
+        return None
+    return content_hash("\n".join(item or "" for item in hashes))
+
+
 def seat_weights(config: ChorusConfig) -> dict[str, float]:
     """Each seat's vote weight."""
     return {name: seat.weight for name, seat in config.models.items()}
 
 
 def all_failed(models: list[ModelStatus]) -> bool:
-    """True when no seat gave a usable answer."""
+    """True when no seat gave a usable answer (a cached answer is a usable one: its status is "ok")."""
     return not any(status.status == "ok" for status in models)
 
 

@@ -40,7 +40,14 @@ from orchestration.panel.budgets import (
     surely_fits,
 )
 from orchestration.panel.fanout import Seat
-from orchestration.panel.seats import EventHandler, PanelRound, PanelRun, run_panel
+from orchestration.panel.seats import (
+    EventHandler,
+    PanelRound,
+    PanelRun,
+    combined_hash,
+    run_panel,
+    with_usage_of,
+)
 from orchestration.privacy.gate import PrivacyGate
 from orchestration.providers.loading import ensure_litellm
 from orchestration.types.config import ChorusConfig, ModelConfig
@@ -304,11 +311,13 @@ class _ChunkTracker:
         latency = max((statuses[c.name].latency_ms or 0.0 for c in chunks), default=0.0)
         failed = next((c for c in chunks if statuses[c.name].status != "ok"), None)
         model = chunks[0].config.model
+        parts = [statuses[chunk.name] for chunk in chunks]
         if failed is None:
-            return ModelStatus(name=base, model=model, status="ok", latency_ms=latency)
+            return with_usage_of(ModelStatus(name=base, model=model, status="ok", latency_ms=latency), parts)
         status = statuses[failed.name]
         error = f"lines {failed.first}-{failed.last}: {status.error or status.status}"
-        return ModelStatus(name=base, model=model, status=status.status, latency_ms=latency, error=error)
+        combined = ModelStatus(name=base, model=model, status=status.status, latency_ms=latency, error=error)
+        return with_usage_of(combined, parts)
 
     def seat_run(self, run: PanelRun[list[Any]]) -> PanelRun[list[Any]]:
         """`run` (per chunk) as a per-seat run."""
@@ -320,6 +329,8 @@ class _ChunkTracker:
             if status is None:
                 continue
             merged.statuses[base] = status
+            if (answer_hash := combined_hash([run.hashes.get(chunk.name) for chunk in chunks])) is not None:
+                merged.hashes[base] = answer_hash
             if status.status == "ok":
                 merged.answers[base] = [item for chunk in chunks for item in run.answers.get(chunk.name, [])]
         return merged

@@ -60,6 +60,9 @@ class ExplainPipeline(Pipeline[ExplainRequest, Explanation, ExplainResult]):
     def check(self) -> None:
         self.first, self.last = self.request.selection()
 
+    def span(self) -> tuple[int, int] | None:
+        return self.first, self.last
+
     async def seat(self, opened: OpenedRequest) -> tuple[list[Seat], list[ModelStatus]]:
         safe_request = self.request.model_copy(
             update={"document": opened.document, "start_line": self.first, "end_line": self.last}
@@ -116,4 +119,5 @@ class ExplainPipeline(Pipeline[ExplainRequest, Explanation, ExplainResult]):
 
 
 explain_diagnostics = ExplainPipeline.answer
-"""`await explain_diagnostics(request, config, workspace=..., on_event=...)`: see `ExplainPipeline`."""
+"""`await explain_diagnostics(request, config, workspace=..., on_event=..., memory=...)`: see
+`ExplainPipeline`."""

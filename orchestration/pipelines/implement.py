@@ -51,6 +51,9 @@ class ImplementPipeline(Pipeline[ImplementRequest, str, ImplementResult]):
             )
         self.stub = stub
 
+    def span(self) -> tuple[int, int] | None:
+        return self.stub.start_line, self.stub.end_line
+
     async def seat(self, opened: OpenedRequest) -> tuple[list[Seat], list[ModelStatus]]:
         safe_request = self.request.model_copy(update={"document": opened.document})
         return await seats_asked_alike(opened, implement_messages(safe_request, self.stub))
@@ -79,4 +82,5 @@ class ImplementPipeline(Pipeline[ImplementRequest, str, ImplementResult]):
 
 
 implement_stub = ImplementPipeline.answer
-"""`await implement_stub(request, config, workspace=..., on_event=...)`: see `ImplementPipeline`."""
+"""`await implement_stub(request, config, workspace=..., on_event=..., memory=...)`: see
+`ImplementPipeline`."""

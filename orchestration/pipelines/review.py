@@ -6,10 +6,14 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from orchestration.answers.parsing import parse_review
 from orchestration.answers.prompts import REVIEW_SCHEMA, number_lines
+from orchestration.memory.identity import Identified, conflicts, finding_record, identify
+from orchestration.memory.reads import Prefetch
+from orchestration.memory.recorder import RunRecorder
+from orchestration.memory.records import SeatFinding
 from orchestration.merge.consensus import merge_findings
 from orchestration.offload import OFF_LOOP_ITEMS, off_loop
 from orchestration.panel.arbiter import arbitrate_review
@@ -22,6 +26,9 @@ from orchestration.types.config import ChorusConfig, Task
 from orchestration.types.findings import Finding, Fix, MergedFinding
 from orchestration.types.requests import ReviewRequest
 from orchestration.types.results import ModelStatus, PanelEvent, ReviewResult
+
+if TYPE_CHECKING:
+    from orchestration.memory.writer import StoreWriter
 
 
 def indent_like_original(fix: Fix, lines: list[str]) -> Fix:
@@ -58,7 +65,9 @@ class ReviewPipeline(Pipeline[ReviewRequest, list[Finding], ReviewResult]):
     budget holds), `ExcludedFileError` or `NoPanelError`; a failing seat only lowers the
     panel count. A selection over a seat's budget is reviewed in chunks
     (`orchestration.pipelines.chunking`); fixes that would write a redaction placeholder get the
-    secret back or are withheld (`orchestration.privacy.roundtrip`).
+    secret back or are withheld (`orchestration.privacy.roundtrip`). With a memory, each merged
+    finding gets its stable `finding_id` and findings the user dismissed on the same code are left
+    out (`orchestration.memory.identity`, `orchestration.memory.feedback`), partial results too.
     """
 
     task: ClassVar[Task] = "review"
@@ -68,9 +77,18 @@ class ReviewPipeline(Pipeline[ReviewRequest, list[Finding], ReviewResult]):
     last: int = field(default=0, init=False)
     chunk_note: str | None = field(default=None, init=False)
     """Which seats reviewed the selection in parts, for the result's notice."""
+    fingerprints: dict[str, str] = field(default_factory=dict, init=False)
+    """Each finding id's fingerprint, for the memory."""
+    dismissed: Prefetch[frozenset[str] | None] | None = field(default=None, init=False)
+    """The fingerprints the user dismissed, read from the memory while the seats work."""
+    hidden: int = field(default=0, init=False)
+    """Findings of the final result left out because the user dismissed them."""
 
     def check(self) -> None:
         self.first, self.last = self.request.selection()
+
+    def span(self) -> tuple[int, int] | None:
+        return self.first, self.last
 
     async def seat(self, opened: OpenedRequest) -> tuple[list[Seat], list[ModelStatus]]:
         safe_request = self.request.model_copy(update={"document": opened.document})
@@ -133,6 +151,46 @@ class ReviewPipeline(Pipeline[ReviewRequest, list[Finding], ReviewResult]):
 
         return ArbiterStep(lambda complete: arbitrate_review(findings, excerpt, complete), keep)
 
+    async def open(self) -> OpenedRequest:
+        opened = await Pipeline.open(self)
+        if self.recorder is not None:  # Read while the seats work: ready when their findings are.
+            self.dismissed = Prefetch(self.memory, lambda store: store.suppressed_fingerprints(), None)
+        return opened
+
+    async def identified(self, result: ReviewResult, opened: OpenedRequest) -> ReviewResult:
+        if self.recorder is None:
+            return result
+        lines, run_id = self.request.document.lines, self.recorder.run_id
+        named: list[Identified] = await off_loop(
+            identify, result.findings, lines, run_id, size=len(result.findings), threshold=OFF_LOOP_ITEMS
+        )
+        dismissed = await self.dismissed.result() if self.dismissed is not None else None
+        shown = [item for item in named if not dismissed or item.fingerprint not in dismissed]
+        self.fingerprints.update({item.finding.finding_id or "": item.fingerprint for item in shown})
+        if result.final:
+            self.hidden = len(named) - len(shown)
+        findings = [item.finding for item in shown]
+        return result.model_copy(update={"findings": findings, "run_id": run_id})
+
+    def opinions(self, run: PanelRun[list[Finding]]) -> dict[str, list[SeatFinding]]:
+        return {
+            seat: [
+                SeatFinding(f.start_line, f.end_line, f.severity.value, f.category.value, f.message)
+                for f in found
+            ]
+            for seat, found in run.answers.items()
+        }
+
+    def record(self, result: ReviewResult, run: PanelRun[list[Finding]], recorder: RunRecorder) -> None:
+        super(ReviewPipeline, self).record(result, run, recorder)
+        run_id = recorder.run_id
+        records = [
+            finding_record(finding, run_id, self.fingerprints.get(finding.finding_id or ""))
+            for finding in result.findings
+        ]
+        arbiter = self.config.panels.arbiter if result.arbiter is not None else None
+        recorder.findings(records, conflicts(result.findings, run.answered, run_id, arbiter))
+
     async def restored(self, result: ReviewResult, opened: OpenedRequest) -> ReviewResult:
         findings, withheld = await off_loop(
             restore_findings,
@@ -142,12 +200,29 @@ class ReviewPipeline(Pipeline[ReviewRequest, list[Finding], ReviewResult]):
             size=len(result.findings),
             threshold=OFF_LOOP_ITEMS,
         )
-        notice = " ".join(note for note in (self.chunk_note, withheld_notice(withheld)) if note) or None
+        notes = (
+            self.chunk_note,
+            withheld_notice(withheld),
+            dismissed_notice(self.hidden if result.final else 0),
+        )
+        notice = " ".join(note for note in notes if note) or None
         return result.model_copy(update={"findings": findings, "withheld": withheld, "notice": notice})
 
 
+def dismissed_notice(hidden: int) -> str | None:
+    """The note that findings the user dismissed on this code were left out."""
+    if not hidden:
+        return None
+    one = hidden == 1
+    return (
+        f"{hidden} finding{'' if one else 's'} you dismissed on this code {'is' if one else 'are'} hidden "
+        "(chorus suppressions --clear shows them again)."
+    )
+
+
 review_selection = ReviewPipeline.answer
-"""`await review_selection(request, config, workspace=..., on_event=...)`: see `ReviewPipeline`."""
+"""`await review_selection(request, config, workspace=..., on_event=..., memory=...)`: see
+`ReviewPipeline`."""
 
 
 @asynccontextmanager
@@ -156,11 +231,12 @@ async def stream_review(
     config: ChorusConfig,
     *,
     workspace: Path | None = None,
+    memory: StoreWriter | None = None,
 ) -> AsyncIterator[AsyncIterator[PanelEvent]]:
     """`async with stream_review(...) as events: async for event in events: ...`"""
 
     async def pipeline(on_event: EventHandler) -> ReviewResult:
-        return await review_selection(request, config, workspace=workspace, on_event=on_event)
+        return await review_selection(request, config, workspace=workspace, on_event=on_event, memory=memory)
 
     async with stream_events(pipeline) as events:
         yield events

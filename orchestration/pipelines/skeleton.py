@@ -16,6 +16,14 @@
    results pass too;
 6. the final `ResultUpdate` to `on_event`.
 
+With a memory (`memory: StoreWriter`, handed in by the face), the run is recorded
+(`orchestration.memory.recorder.RunRecorder`): its start once the request is past the gate, an audit
+row per model call (the request's gate carries the recorder's hook), each seat, the task's findings
+(`record`) and the end, "cancelled" when the run is cancelled. Results carry the run's id
+(`identified`, partial results too). Seats' answers are reused through an answer cache
+(`orchestration.memory.cache`) unless `cache.enabled` is false. A store that fails never fails or
+slows a request: writes are queued, reads are bounded (`orchestration.memory.reads`).
+
 Subclasses: `review.ReviewPipeline`, `implement.ImplementPipeline`, `explain.ExplainPipeline`. Each
 task's public function is its class's `answer`. A multi-step workflow (plan → review → improve →
 synthesize) fits the same shape: it opens the request once and runs several rounds (`seat` → `ask`
@@ -24,22 +32,34 @@ synthesize) fits the same shape: it opens the request once and runs several roun
 
 from __future__ import annotations
 
+import functools
+import hashlib
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, ClassVar, Generic, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Final, Generic, Protocol, TypeVar, cast
 
 import anyio
 
+from orchestration.answers import prompts
+from orchestration.memory.cache import answer_cache
+from orchestration.memory.reads import usable
+from orchestration.memory.recorder import RunRecorder, run_outcome
+from orchestration.memory.records import SeatFinding
+from orchestration.offload import OFF_LOOP_ITEMS, off_loop
 from orchestration.panel.arbiter import CompleteChat, ask_arbiter
 from orchestration.panel.budgets import admit_seats, litellm_ready, open_request
 from orchestration.panel.fanout import Seat
 from orchestration.panel.seats import EventHandler, PanelRound, PanelRun, plan_seats, run_panel, seat_weights
 from orchestration.privacy.gate import PrivacyGate
 from orchestration.types.config import ChorusConfig, ModelConfig, Task
+from orchestration.types.errors import ChorusError
 from orchestration.types.requests import Message, SourceDocument
 from orchestration.types.results import ModelStatus, PanelResult, ResultUpdate
+
+if TYPE_CHECKING:
+    from orchestration.memory.writer import StoreWriter
 
 
 class DocumentRequest(Protocol):
@@ -52,6 +72,10 @@ RequestT = TypeVar("RequestT", bound=DocumentRequest)
 AnswerT = TypeVar("AnswerT")
 ResultT = TypeVar("ResultT", bound=PanelResult)
 ValueT = TypeVar("ValueT")
+
+PROMPT_VERSION: Final = hashlib.sha256(Path(prompts.__file__).read_bytes()).hexdigest()[:12]
+"""The prompts' version: a digest of `orchestration/answers/prompts.py`, so any change to them is a new
+version (recorded with each run, part of every cache key)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +125,9 @@ class Pipeline(ABC, Generic[RequestT, AnswerT, ResultT]):
     request: RequestT
     config: ChorusConfig
     workspace: Path | None
+    memory: StoreWriter | None = None
+    recorder: RunRecorder | None = field(default=None, init=False)
+    """This run's recorder, once the request is past the gate (None without a usable memory)."""
 
     @classmethod
     async def answer(
@@ -110,12 +137,20 @@ class Pipeline(ABC, Generic[RequestT, AnswerT, ResultT]):
         *,
         workspace: Path | None = None,
         on_event: EventHandler | None = None,
+        memory: StoreWriter | None = None,
     ) -> ResultT:
-        """Run the task on `request` (see the subclass for what it raises and returns)."""
-        return await cls(request, config, workspace).run(on_event)
+        """Run the task on `request` (see the subclass for what it raises and returns).
+
+        With `memory`, the run is recorded and its seats' answers may come from the cache.
+        """
+        return await cls(request, config, workspace, memory).run(on_event)
 
     def check(self) -> None:
         """Raise `InputError` (or another `ChorusError`) for a request that cannot be served as asked."""
+
+    def span(self) -> tuple[int, int] | None:
+        """The lines the request is about, once `check` passed (recorded with the run and its audit)."""
+        return None
 
     @abstractmethod
     async def seat(self, opened: OpenedRequest) -> tuple[list[Seat], list[ModelStatus]]:
@@ -143,11 +178,46 @@ class Pipeline(ABC, Generic[RequestT, AnswerT, ResultT]):
         """`result` as the user may see it (by default as it is)."""
         return result
 
+    async def identified(self, result: ResultT, opened: OpenedRequest) -> ResultT:
+        """`result` with the run's id (a review also names its findings and drops dismissed ones)."""
+        if self.recorder is None:
+            return result
+        return cast(ResultT, result.model_copy(update={"run_id": self.recorder.run_id}))
+
+    def opinions(self, run: PanelRun[AnswerT]) -> dict[str, list[SeatFinding]]:
+        """Each seat's own findings, for the memory (none for tasks that find nothing)."""
+        return {}
+
+    def record(self, result: ResultT, run: PanelRun[AnswerT], recorder: RunRecorder) -> None:
+        """Write the run's seats and the task's findings (blocking; large runs go to a worker thread)."""
+        arbiter: ModelStatus | None = getattr(result, "arbiter", None)
+        recorder.seats(result.models, opinions=self.opinions(run), hashes=run.hashes, arbiter=arbiter)
+
+    async def begin_recording(self) -> RunRecorder | None:
+        """The run's recorder (its `RunStart` written), or None without a usable memory."""
+        if self.memory is None or not usable(self.memory):
+            return None
+        begin = functools.partial(
+            RunRecorder.begin,
+            self.memory,
+            task=self.task,
+            document=self.request.document,
+            workspace=self.workspace,
+            span=self.span(),
+            config=self.config,
+            prompt_version=PROMPT_VERSION,
+            seats=self.config.panel_for(self.task),
+        )
+        return await off_loop(begin, size=len(self.request.document.text))
+
     async def open(self) -> OpenedRequest:
         """Check the request, open it through the gate and plan the task's seats."""
         started_at = anyio.current_time()
         self.check()
         gate, document = await open_request(self.request.document, self.config, self.workspace)
+        self.recorder = await self.begin_recording()  # Past the gate: an excluded file is never recorded.
+        if self.recorder is not None:
+            gate = replace(gate, audit=self.recorder.audit)
         asked, skipped = plan_seats(self.config, self.task, gate)
         started_at += await litellm_ready()
         return OpenedRequest(gate, document, started_at, asked, skipped, seat_weights(self.config))
@@ -164,6 +234,24 @@ class Pipeline(ABC, Generic[RequestT, AnswerT, ResultT]):
 
     async def run(self, on_event: EventHandler | None = None) -> ResultT:
         """The whole path of one request (see the module docstring)."""
+        try:
+            result = await self.final_result(on_event)
+        except anyio.get_cancelled_exc_class():
+            if self.recorder is not None:
+                self.recorder.end("cancelled")
+            raise
+        except BaseException as error:
+            if self.recorder is not None:
+                self.recorder.end(
+                    "failed", str(error) if isinstance(error, ChorusError) else type(error).__name__
+                )
+            raise
+        if on_event is not None:
+            await on_event(ResultUpdate(result=result))
+        return result
+
+    async def final_result(self, on_event: EventHandler | None) -> ResultT:
+        """Open, ask, merge, arbitrate and restore; the final result, recorded (not yet reported)."""
         opened = await self.open()
         seats, refused = await self.seat(opened)
 
@@ -171,12 +259,21 @@ class Pipeline(ABC, Generic[RequestT, AnswerT, ResultT]):
             return self.parse(raw, seat, opened)
 
         async def partial(run: PanelRun[AnswerT]) -> ResultT:
-            return await self.restored(await self.result(run, opened, final=False), opened)
+            result = await self.result(run, opened, final=False)
+            return await self.restored(await self.identified(result, opened), opened)
 
         skipped = [*opened.skipped, *refused]
-        run = await self.ask(PanelRound(seats, skipped, parse, self.json_schema, on_event, partial))
-        result = await self.result(run, opened, final=True)
+        cache = (
+            answer_cache(self.memory, self.config.cache, PROMPT_VERSION)
+            if self.recorder is not None
+            else None
+        )
+        panel_round = PanelRound(seats, skipped, parse, self.json_schema, on_event, partial, cache)
+        run = await self.ask(panel_round)
+        result = await self.identified(await self.result(run, opened, final=True), opened)
         result = await self.restored(await self.arbitrated(result, run, opened), opened)
-        if on_event is not None:
-            await on_event(ResultUpdate(result=result))
+        if self.recorder is not None:
+            size = sum(len(answer) if isinstance(answer, list) else 1 for answer in run.answers.values())
+            await off_loop(self.record, result, run, self.recorder, size=size, threshold=OFF_LOOP_ITEMS)
+            self.recorder.end(run_outcome(result.models), result.notice)
         return result

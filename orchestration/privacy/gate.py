@@ -13,12 +13,13 @@ import ipaddress
 import os
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path, PurePosixPath
 from typing import Final
 from urllib.parse import unquote, urlparse
 
+from orchestration.privacy.audit import AuditHook, outbound_size
 from orchestration.privacy.secrets import (
     PLACEHOLDER,
     PLACEHOLDER_PREFIX,
@@ -187,14 +188,17 @@ class PrivacyGate:
 
     Built once per request: `for_document` refuses excluded files (raising `ExcludedFileError`)
     and records whether the file is local-only; `without_file` is for calls that carry no code
-    (a model ping). `complete_chat` asks `refusal(seat)` before sending anything and sends only
-    `outbound(messages)`, whose every text has been redacted.
+    (a model ping). `complete_chat` asks `refusal(seat)` before sending anything, sends only
+    `outbound(messages)`, whose every text has been redacted, and reports every call it made to
+    `audit` (set by a pipeline that records its run: `orchestration.privacy.audit`).
     """
 
     policy: PolicyConfig
     path: str | None = None
     workspace: Path | None = None
     local_only: bool = False
+    audit: AuditHook | None = field(default=None, compare=False, repr=False)
+    """Told of every call made through this gate (`complete_chat` calls it), or None."""
 
     @classmethod
     def for_document(cls, path: str, policy: PolicyConfig, workspace: Path | None) -> PrivacyGate:
@@ -216,6 +220,12 @@ class PrivacyGate:
     def outbound(self, messages: Sequence[Message]) -> list[Message]:
         """The messages as they may leave the machine: every text redacted."""
         return [{**message, "content": redacted_text(message.get("content", ""))} for message in messages]
+
+    def outbound_measured(self, messages: Sequence[Message]) -> tuple[list[Message], int, int]:
+        """`outbound(messages)`, its UTF-8 bytes and the redaction placeholders it carries (for the audit)."""
+        sent = self.outbound(messages)
+        size, redactions = outbound_size(sent)
+        return sent, size, redactions
 
 
 OPEN_GATE: Final = PrivacyGate.without_file(PolicyConfig())

@@ -355,6 +355,31 @@ def register_secret(value: str, label: str = "api-key") -> None:
             _registered.setdefault(value, label)
 
 
+_environment_keys: tuple[object, list[tuple[str, str]]] = (None, [])
+"""(a snapshot of the environment, its key-like variables' values): read again when it changes."""
+
+
+def _key_environment() -> list[tuple[str, str]]:
+    """(name, value) of every key-like environment variable with a value of 8 characters or more.
+
+    Decoding the whole environment costs more than the rest of a scrub, so the list is kept while
+    the environment's raw entries stay the same (compared without decoding them).
+    """
+    global _environment_keys
+    raw = getattr(os.environ, "_data", None)
+    snapshot = tuple(raw.items()) if isinstance(raw, dict) else None
+    cached_snapshot, cached = _environment_keys
+    if snapshot is not None and snapshot == cached_snapshot:
+        return cached
+    found = [
+        (name, value)
+        for name, value in os.environ.items()
+        if len(value) >= 8 and name.upper().endswith(_KEY_ENV_SUFFIXES)
+    ]
+    _environment_keys = (snapshot, found)
+    return found
+
+
 def scrub_secrets(message: str) -> str:
     """`message` safe to print, log, store or send to the editor.
 
@@ -366,7 +391,7 @@ def scrub_secrets(message: str) -> str:
     for value, label in known:
         if value in message:
             message = message.replace(value, placeholder(label))
-    for name, value in os.environ.items():
-        if len(value) >= 8 and name.upper().endswith(_KEY_ENV_SUFFIXES) and value in message:
+    for name, value in _key_environment():
+        if value in message:
             message = message.replace(value, placeholder(name.lower()))
     return redact_secrets(message)[0]

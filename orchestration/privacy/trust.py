@@ -9,7 +9,9 @@ matter); when the settings change, the workspace is untrusted again until truste
 An untrusted workspace config may still choose panels, thresholds, model ids and instructions;
 `strip_untrusted` removes every key that could send a key or code elsewhere or run a program
 (`api_base`, `api_key_env`, `validate_command`, any other `*command*` key, model ids that are URLs),
-and lets its `exclude` / `local_only` globs only add to those of the trusted layers below it.
+or move the memory (`store.path`, `store.url`: where runs, findings and cached answers are written,
+and `store.user`: whose they are), and lets its `exclude` / `local_only` globs only add to those of
+the trusted layers below it.
 
 The records live in `trusted-workspaces.json` in the user config dir, written atomically, mode 0600.
 """
@@ -32,6 +34,8 @@ TRUST_FILE_NAME = "trusted-workspaces.json"
 USER_CONFIG_NAME = "chorus.toml"
 UNTRUSTED_SEAT_KEYS = ("api_base", "api_key_env")
 """Seat keys an untrusted workspace config may not set: where requests go, and which secret they carry."""
+UNTRUSTED_STORE_KEYS = ("path", "url", "user")
+"""`[store]` keys an untrusted workspace config may not set: where the memory is written, and as whom."""
 ADDITIVE_POLICY_KEYS = ("exclude", "local_only")
 """Policy lists an untrusted workspace config may only add to."""
 
@@ -192,6 +196,10 @@ def strip_untrusted(
             else:
                 clean_policy[key] = value
         clean["policy"] = clean_policy
+    store = raw.get("store")
+    if isinstance(store, Mapping):
+        clean["store"] = {key: value for key, value in store.items() if key not in UNTRUSTED_STORE_KEYS}
+        ignored.extend(f"store.{key}" for key in store if key in UNTRUSTED_STORE_KEYS)
     return clean, ignored
 
 

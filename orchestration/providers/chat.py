@@ -1,12 +1,15 @@
 """The one door every model call passes, and the providers behind it: litellm and the embedded model.
 
-`complete_chat` asks the seat's privacy gate, redacts what goes out, and hands the call to the
-seat's provider from `PROVIDERS` (`orchestration.providers.base`). Both providers here send through
-litellm: `LitellmProvider` to the seat's own model id, key and endpoint; `EmbeddedProvider` to the
-embedded llama.cpp server (`orchestration.providers.local_runtime`, started on first use) for
-`local/...` ids. A call runs under the seat's timeout with its retries; every failure becomes a short,
-secret-free `ProviderError` (`orchestration.providers.failures`); cancellation is never caught, so
-cancelling the caller's scope aborts the HTTP request.
+`complete_chat` asks the seat's privacy gate, redacts what goes out, hands the call to the
+seat's provider from `PROVIDERS` (`orchestration.providers.base`) and, however the call ends,
+reports it to the gate's audit hook (`orchestration.privacy.audit`): nothing reaches a model
+unlogged. Both providers here send through litellm: `LitellmProvider` to the seat's own model id,
+key and endpoint; `EmbeddedProvider` to the embedded llama.cpp server
+(`orchestration.providers.local_runtime`, started on first use) for `local/...` ids. A call runs
+under the seat's timeout with its retries; every failure becomes a short, secret-free
+`ProviderError` (`orchestration.providers.failures`); cancellation is never caught, so cancelling
+the caller's scope aborts the HTTP request. Each call's tokens, cost and endpoint go into its
+`CallUsage` (`orchestration.providers.usage`).
 
 litellm itself is loaded by `orchestration.providers.loading`; its helpers (`ensure_litellm`,
 `close_clients`, …) are importable from here too, for the faces.
@@ -21,10 +24,12 @@ from typing import Any, Final
 import anyio
 
 from orchestration.offload import off_loop
-from orchestration.privacy.gate import PrivacyGate, register_secret, scrub_secrets
-from orchestration.providers.base import ChatCall, ProviderRegistry
+from orchestration.privacy.audit import OutboundCall, report_call
+from orchestration.privacy.gate import PrivacyGate, is_local_model, register_secret, scrub_secrets
+from orchestration.providers.base import CallUsage, ChatCall, ProviderRegistry
 from orchestration.providers.failures import describe_failure, log_unexpected, retry_wait
 from orchestration.providers.loading import close_clients, ensure_litellm, litellm_loaded, loaded_litellm
+from orchestration.providers.usage import default_endpoint, record_usage
 from orchestration.types.config import LOCAL_PREFIX, ModelConfig
 from orchestration.types.errors import ProviderError
 from orchestration.types.requests import Message
@@ -107,6 +112,7 @@ class LitellmProvider:
         seat = call.seat
         await ensure_litellm()
         route = await self.route(call.seat_name, seat)
+        call.usage.endpoint = route.api_base or default_endpoint(route.model)
         request: dict[str, Any] = {
             "model": route.model,
             "messages": call.messages,
@@ -123,6 +129,7 @@ class LitellmProvider:
         if response_format is not None:
             request["response_format"] = response_format
         response = await self._send(call.seat_name, seat, route, request)
+        record_usage(response, call.usage, local=is_local_model(seat))
         try:
             content = response.choices[0].message.content
         except (AttributeError, IndexError, TypeError):
@@ -187,10 +194,13 @@ async def complete_chat(
     *,
     gate: PrivacyGate,
     json_schema: dict[str, Any] | None = None,
+    usage: CallUsage | None = None,
 ) -> str:
     """Ask one seat; returns the answer's text. Raises `ProviderError` ("error" or "timeout").
 
-    Nothing is sent unless `gate` admits the seat, and only the gate's redacted messages go out.
+    Nothing is sent unless `gate` admits the seat, and only the gate's redacted messages go out;
+    the call is reported to `gate.audit` however it ends. `usage`, when given, receives the call's
+    tokens, cost and endpoint (as far as the provider reports them).
     Transient failures (429, 5xx, a dropped connection) are retried up to `seat.retries` times,
     waiting as long as the server's Retry-After asks (else a growing backoff), all within
     `seat.timeout`: a wait that would pass the timeout is not started, and the failure is
@@ -200,5 +210,23 @@ async def complete_chat(
     if refusal is not None:
         raise ProviderError(f"{seat_name}: {refusal}; nothing was sent")
     size = sum(len(message.get("content", "")) for message in messages)
-    outbound = await off_loop(gate.outbound, messages, size=size)
-    return await PROVIDERS.provider_for(seat).complete(ChatCall(seat_name, seat, outbound, json_schema))
+    outbound, sent_bytes, redactions = await off_loop(gate.outbound_measured, messages, size=size)
+    call = ChatCall(seat_name, seat, outbound, json_schema, usage if usage is not None else CallUsage())
+    outcome = "cancelled"
+    try:
+        answer = await PROVIDERS.provider_for(seat).complete(call)
+        outcome = "ok"
+        return answer
+    except ProviderError as error:
+        outcome = error.kind
+        raise
+    except anyio.get_cancelled_exc_class():
+        raise
+    except Exception:
+        outcome = "error"
+        raise
+    finally:
+        endpoint = call.usage.endpoint
+        report_call(
+            gate.audit, OutboundCall(seat_name, seat.model, endpoint, sent_bytes, redactions, outcome)
+        )

@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from orchestration.memory.settings import CacheConfig, StoreConfig
 from orchestration.privacy import trust
 
 Task = Literal["review", "implement", "explain"]
@@ -158,6 +159,14 @@ class ChorusConfig(BaseModel):
     models: dict[str, ModelConfig] = Field(default_factory=dict, description="Seats by name.")
     panels: PanelsConfig = Field(default_factory=PanelsConfig)
     policy: PolicyConfig = Field(default_factory=PolicyConfig)
+    store: StoreConfig = Field(
+        default_factory=StoreConfig,
+        description="The memory: runs, feedback, suppressions, cache and audit (SQLite or PostgreSQL).",
+    )
+    cache: CacheConfig = Field(
+        default_factory=CacheConfig,
+        description="Reuse a seat's answer to the same prompt (`cache = false` turns it off).",
+    )
 
     @model_validator(mode="after")
     def _panels_name_known_models(self) -> ChorusConfig:

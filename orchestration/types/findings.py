@@ -101,3 +101,11 @@ class MergedFinding(BaseModel):
     arbiter_verdict: str | None = Field(
         default=None, description="'confirmed' or 'rejected' when an arbiter judged this finding."
     )
+    finding_id: str | None = Field(
+        default=None,
+        exclude_if=lambda value: value is None,
+        description=(
+            "Stable id in the memory (`chorus feedback FINDING_ID ...`); None (and left out of dumps) "
+            "when the run was not recorded."
+        ),
+    )

@@ -11,7 +11,9 @@ from orchestration.types.findings import MergedFinding, RankedFix
 SeatState = Literal["ok", "error", "timeout", "invalid", "cancelled", "skipped"]
 """ok: usable answer; error: HTTP/provider/config failure; timeout: its own timeout or the deadline;
 invalid: answered, but nothing usable could be parsed; cancelled: cut off as a straggler after the
-quorum answered; skipped: never asked (policy kept the file away from it)."""
+quorum answered; skipped: never asked (policy kept the file away from it). A reused answer is "ok"
+with `ModelStatus.cached` set, so everything that counts "ok" answers counts it as answered (the
+store records such a seat call with status "cached")."""
 
 
 class ModelStatus(BaseModel):
@@ -22,6 +24,15 @@ class ModelStatus(BaseModel):
     status: SeatState
     latency_ms: float | None = None
     error: str | None = Field(default=None, description="Short reason, scrubbed of secrets.")
+    tokens_in: int | None = Field(default=None, description="Prompt tokens the provider counted.")
+    tokens_out: int | None = Field(default=None, description="Answer tokens the provider counted.")
+    cost_usd: float | None = Field(
+        default=None, description="litellm's cost map for those tokens; 0 for local models; None: unknown."
+    )
+    cached: bool = Field(
+        default=False,
+        description="The answer was reused (the cache, or an identical call in flight): nothing was sent.",
+    )
 
     @classmethod
     def skipped(cls, name: str, model: str, reason: str) -> ModelStatus:
@@ -31,7 +42,7 @@ class ModelStatus(BaseModel):
     def describe(self) -> str:
         """A few words for progress reports: 'claude 1.2 s' or 'codex timed out'."""
         if self.status == "ok":
-            return f"{self.name} {(self.latency_ms or 0) / 1000:.1f} s"
+            return f"{self.name} {(self.latency_ms or 0) / 1000:.1f} s{' (cached)' if self.cached else ''}"
         words = {
             "error": "failed",
             "timeout": "timed out",
@@ -46,6 +57,12 @@ ArbiterStatus = Annotated[
     ModelStatus | None, Field(description="How the arbiter fared, when one is configured.")
 ]
 """A result's `arbiter` field (None without an arbiter)."""
+
+RunId = Annotated[
+    str | None,
+    Field(description="The run's id in the memory (`chorus show RUN_ID`); None when not recorded."),
+]
+"""A result's `run_id` field."""
 
 Withheld = Annotated[
     list[str],
@@ -69,6 +86,7 @@ class ReviewResult(BaseModel):
     arbiter: ArbiterStatus = None
     notice: str | None = Field(default=None, description="A note for the user, e.g. that a local panel ran.")
     withheld: Withheld = []
+    run_id: RunId = None
 
 
 class StubLocation(BaseModel):
@@ -105,6 +123,7 @@ class ImplementResult(BaseModel):
     final: bool = True
     notice: str | None = None
     withheld: Withheld = []
+    run_id: RunId = None
 
 
 class ExplainResult(BaseModel):
@@ -120,6 +139,7 @@ class ExplainResult(BaseModel):
     arbiter: ArbiterStatus = None
     notice: str | None = None
     withheld: Withheld = []
+    run_id: RunId = None
 
 
 PanelResult = ReviewResult | ImplementResult | ExplainResult

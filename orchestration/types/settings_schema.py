@@ -18,8 +18,10 @@ import argparse
 import json
 import sys
 from collections.abc import Mapping
+from pathlib import PurePath
 from typing import Any
 
+from pydantic import BaseModel
 from pydantic.json_schema import GenerateJsonSchema, NoDefault
 from pydantic_core import core_schema
 
@@ -42,11 +44,25 @@ class SchemaWithFactoryDefaults(GenerateJsonSchema):
     """
 
     def get_default_value(self, schema: core_schema.WithDefaultSchema) -> Any:
-        """The static default, or the factory's value when the factory takes no arguments."""
+        """The static default, or the factory's value when the factory takes no arguments.
+
+        Defaults that depend on the machine (a path in the user's data dir, such as `store.path`)
+        are left out, so the schema is the same wherever it is generated.
+        """
         factory = schema.get("default_factory")
         if factory is not None and not schema.get("default_factory_takes_data"):
-            return factory()  # type: ignore[call-arg]
-        return schema.get("default", NoDefault)
+            return portable_default(factory())  # type: ignore[call-arg]
+        return portable_default(schema.get("default", NoDefault))
+
+
+def portable_default(value: Any) -> Any:
+    """`value` without what depends on the machine: a `Path` is no default; a model drops its paths."""
+    if isinstance(value, PurePath):
+        return NoDefault
+    if isinstance(value, BaseModel):
+        paths = {name for name, item in value if isinstance(item, PurePath)}
+        return value.model_dump(mode="json", exclude=paths)
+    return value
 
 
 def inline_references(node: Any, definitions: Mapping[str, JSONSchema]) -> Any:
@@ -90,8 +106,8 @@ def client_settings_schema(section: str = SETTINGS_SECTION) -> JSONSchema:
     configuration["title"] = "Chorus"
     configuration["description"] = (
         "Chorus settings, overlaid on the workspace's chorus.toml (or [tool.chorus] in pyproject.toml). "
-        "Same keys as chorus.toml: models (seats by name), panels (which seats answer each task) "
-        "and policy (deadlines, consensus, privacy)."
+        "Same keys as chorus.toml: models (seats by name), panels (which seats answer each task), "
+        "policy (deadlines, consensus, privacy), store (the memory) and cache (answer reuse)."
     )
     return {
         "$schema": SCHEMA_DIALECT,

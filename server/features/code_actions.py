@@ -3,16 +3,23 @@
 - a non-empty selection → "Review selection with Chorus" (`chorus.reviewSelection`);
 - the cursor on a stub function → "Implement stub with Chorus" (`chorus.implementStub`);
 - diagnostics under the cursor (any tool) → "Explain with Chorus" (`chorus.explainDiagnostics`);
-- a Chorus diagnostic with fixes → one quick fix per fix, "Fix (3/3 models): …", with its edit.
+- a Chorus diagnostic with fixes → one quick fix per fix, "Fix (3/3 models): …", with its edit
+  and the command `chorus.acceptFix` (a client runs it once the edit is applied: the memory
+  records the fix as accepted);
+- a Chorus diagnostic → "Dismiss: not a problem" (`chorus.dismissFinding`) and "Mark as useful"
+  (`chorus.markUseful`), with the finding's id;
+- an automatic request anywhere (LSP4IJ's intentions, VS Code's lightbulb, which lists source
+  actions only in its "Source Action..." menu) or an explicit `source` one → "Chorus: show model
+  stats" (`chorus.stats`, kind `source`). Explicit quick-fix requests stay about their line.
 
-The first three run through `workspace/executeCommand`, so clients that cannot send
+All but the fixes' edits run through `workspace/executeCommand`, so clients that cannot send
 custom requests (LSP4IJ, Cursor's quick-fix menu) still get every feature.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from lsprotocol import types
 from pygls.exceptions import JsonRpcException
@@ -21,6 +28,8 @@ from orchestration.code.stubs import find_stub
 from orchestration.machine_form import JSONObject
 from orchestration.types.errors import ChorusError
 from server.convert import short, strip_agreement, structure, unstructure
+from server.document_state import finding_id_of
+from server.memory_messages import ACCEPT_COMMAND, DISMISS_COMMAND, STATS_COMMAND, USEFUL_COMMAND
 from server.messages import DIAGNOSTIC_SOURCE, EXPLAIN_COMMAND, IMPLEMENT_COMMAND, REVIEW_COMMAND
 
 if TYPE_CHECKING:
@@ -31,6 +40,10 @@ logger = logging.getLogger(__name__)
 REVIEW_TITLE = "Review selection with Chorus"
 IMPLEMENT_TITLE = "Implement stub with Chorus"
 EXPLAIN_TITLE = "Explain with Chorus"
+DISMISS_TITLE = "Dismiss: not a problem"
+USEFUL_TITLE = "Mark as useful"
+ACCEPT_TITLE = "Chorus: the fix was applied"
+STATS_TITLE = "Chorus: show model stats"
 
 
 def is_empty(selection: types.Range) -> bool:
@@ -91,17 +104,27 @@ def fix_edit(uri: str, fix: object) -> types.WorkspaceEdit | None:
         return None
 
 
+def chorus_copy(ls: ChorusLanguageServer, uri: str, diagnostic: types.Diagnostic) -> JSONObject:
+    """A Chorus diagnostic as JSON: the stored copy when there is one, else the client's."""
+    client_copy: JSONObject = unstructure(diagnostic)
+    stored = ls.documents.stored_chorus(uri, client_copy)
+    return client_copy if stored is None else cast(JSONObject, stored)
+
+
 def fix_actions(ls: ChorusLanguageServer, uri: str, diagnostic: types.Diagnostic) -> list[types.CodeAction]:
     """One quick fix per fix the panel proposed for a Chorus diagnostic, best first.
 
     The stored copy of the diagnostic is preferred; a client's copy whose `data` is
     malformed (not Chorus's shape) gives no fixes rather than failing the request.
     """
-    client_copy: JSONObject = unstructure(diagnostic)
-    stored = ls.documents.stored_chorus(uri, client_copy)
-    data = (stored or client_copy).get("data")
+    copy = chorus_copy(ls, uri, diagnostic)
+    data = copy.get("data")
     if not isinstance(data, dict) or not isinstance(data.get("fixes") or [], list):
         return []
+    finding = finding_id_of(copy)
+    accepted = None
+    if finding is not None:  # Run by the client once it applied the edit: the fix is recorded as accepted.
+        accepted = types.Command(title=ACCEPT_TITLE, command=ACCEPT_COMMAND, arguments=[finding, uri])
     panel = data.get("panel") or data.get("votes") or "?"
     summary = short(strip_agreement(diagnostic.message))
     actions: list[types.CodeAction] = []
@@ -117,15 +140,37 @@ def fix_actions(ls: ChorusLanguageServer, uri: str, diagnostic: types.Diagnostic
                 diagnostics=[diagnostic],
                 is_preferred=not actions,
                 edit=edit,
+                command=accepted,
             )
         )
     return actions
 
 
+def feedback_actions(
+    ls: ChorusLanguageServer, uri: str, diagnostic: types.Diagnostic
+) -> list[types.CodeAction]:
+    """The quick fixes "Dismiss: not a problem" and "Mark as useful" for a Chorus diagnostic's finding."""
+    finding = finding_id_of(chorus_copy(ls, uri, diagnostic))
+    if finding is None:
+        return []
+    actions = []
+    for title, command in ((DISMISS_TITLE, DISMISS_COMMAND), (USEFUL_TITLE, USEFUL_COMMAND)):
+        action = command_action(title, types.CodeActionKind.QuickFix, command, [finding, uri])
+        action.diagnostics = [diagnostic]
+        actions.append(action)
+    return actions
+
+
+def offers_stats(context: types.CodeActionContext, only: list[str]) -> bool:
+    """Whether to offer "Chorus: show model stats": on automatic requests, and explicit `source` ones."""
+    automatic = context.trigger_kind == types.CodeActionTriggerKind.Automatic
+    return automatic or any(kind == "source" or kind.startswith("source.") for kind in only)
+
+
 async def text_document_code_action(
     ls: ChorusLanguageServer, params: types.CodeActionParams
 ) -> list[types.CodeAction]:
-    """Offer review, implement, explain and the panel's fixes where they apply."""
+    """Offer review, implement, explain, the panel's fixes, feedback and stats where they apply."""
     uri = params.text_document.uri
     diagnostics = list(params.context.diagnostics)
     ls.documents.remember(uri, unstructure(diagnostics))
@@ -144,7 +189,10 @@ async def text_document_code_action(
     for diagnostic in diagnostics:
         if diagnostic.source == DIAGNOSTIC_SOURCE:
             actions.extend(fix_actions(ls, uri, diagnostic))
+            actions.extend(feedback_actions(ls, uri, diagnostic))
     only = [kind_name(kind) for kind in params.context.only or []]
+    if offers_stats(params.context, only):
+        actions.append(command_action(STATS_TITLE, types.CodeActionKind.Source, STATS_COMMAND, []))
     return [action for action in actions if wanted(kind_name(action.kind), only)]
 
 
@@ -154,6 +202,7 @@ def register(server: ChorusLanguageServer) -> None:
         types.CodeActionKind.QuickFix,
         types.CodeActionKind.Refactor,
         types.CodeActionKind.RefactorRewrite,
+        types.CodeActionKind.Source,
     ]
     server.feature(types.TEXT_DOCUMENT_CODE_ACTION, types.CodeActionOptions(code_action_kinds=kinds))(
         text_document_code_action

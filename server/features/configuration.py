@@ -3,8 +3,8 @@
 `initialize` reads the workspace root and `initializationOptions`; `initialized` pulls the
 client's `chorus` section (`workspace/configuration`) and `workspace/didChangeConfiguration`
 takes pushed settings or pulls again; each then rebuilds the configuration in force
-(`server.settings`, which also says how the layers combine and what an invalid one does):
-`initialize` never fails because of a config.
+(`server.settings`, which also says how the layers combine and what an invalid one does) and
+follows its `[store]` (`server.memory`): `initialize` never fails because of a config.
 
 Once initialized, the server imports the model client library (litellm, ~4 s) in a
 worker thread, so the user's first request does not wait for it; `CHORUS_PRELOAD=0`
@@ -52,13 +52,19 @@ def workspace_root(params: types.InitializeParams) -> Path | None:
     return Path(params.root_path) if params.root_path else None
 
 
+def reload(ls: ChorusLanguageServer) -> None:
+    """Rebuild the configuration in force, then open the memory its `[store]` names (if not open yet)."""
+    ls.settings.reload(ls)
+    ls.memory.follow(ls, ls.settings.config)
+
+
 async def initialize(ls: ChorusLanguageServer, params: types.InitializeParams) -> None:
     """Read the workspace root and `initializationOptions`, then load the configuration."""
     ls.attach_client_logging()
     ls.settings.workspace = workspace_root(params)
     ls.settings.workspace_trusted = trust_from(params.initialization_options)
     ls.settings.init_options = settings_from(params.initialization_options)
-    ls.settings.reload(ls)
+    reload(ls)
 
 
 async def initialized(ls: ChorusLanguageServer, params: types.InitializedParams) -> None:
@@ -75,7 +81,7 @@ async def initialized(ls: ChorusLanguageServer, params: types.InitializedParams)
         except Exception as error:
             logger.info("client did not register didChangeConfiguration: %s", error)
     if await pull_client_settings(ls):
-        ls.settings.reload(ls)
+        reload(ls)
     if preload_wanted(os.environ):
         ls.run_in_background(load_model_library(), "loading the model client library")
 
@@ -116,7 +122,7 @@ async def workspace_did_change_configuration(
         ls.settings.client_settings = settings_from(pushed)
     else:
         await pull_client_settings(ls)
-    ls.settings.reload(ls)
+    reload(ls)
 
 
 def register(server: ChorusLanguageServer) -> None:

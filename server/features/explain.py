@@ -9,18 +9,11 @@ contexts) and Chorus's own are used. The command shows the markdown with
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import os
-import stat
-import tempfile
 from pathlib import Path
 from typing import Any
 
-import anyio
 from lsprotocol import types
-from platformdirs import user_cache_path
-from pygls.uris import from_fs_path
 
 from orchestration.machine_form import explain_machine_form, model_form
 from orchestration.pipelines.explain import explain_diagnostics
@@ -39,6 +32,7 @@ from server.messages import (
     ExplainReply,
 )
 from server.runs import DocumentRun, as_command, as_request
+from server.shown import show_markdown, shown_file
 
 logger = logging.getLogger(__name__)
 
@@ -95,45 +89,12 @@ def explanation_document(path: str, answer: ExplainReply) -> str:
     )
 
 
-def write_private(target: Path, text: str) -> None:
-    """Write `text` to `target`, readable by its owner only: folder 0700, file created 0600, left 0400.
-
-    The text is written to a fresh temporary file (created 0600 by `mkstemp`) and moved
-    over any older copy, so no other user can read it at any moment; once written it
-    is made read-only for its owner (the file is generated, not for editing).
-    """
-    folder = target.parent
-    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-    folder.chmod(stat.S_IRWXU)
-    handle, temporary = tempfile.mkstemp(dir=folder, prefix=".explanation-", suffix=".md")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as file:
-            file.write(text)
-        os.chmod(temporary, stat.S_IRUSR)
-        os.replace(temporary, target)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temporary)
-        raise
-
-
 async def show_explanation(ls: ChorusLanguageServer, uri: str, answer: ExplainReply) -> None:
     """Open the explanation as a document when the client can, else show it as a message."""
     path = ls.workspace.get_text_document(uri).path or uri
-    text = explanation_document(path, answer)
-    if ls.supports("window.show_document.support"):
-        start = answer["range"]["start"]["line"] + 1
-        target = user_cache_path("chorus") / "explanations" / f"{Path(path).stem}-line-{start}.md"
-        try:
-            await anyio.to_thread.run_sync(write_private, target, text)
-            shown = await ls.window_show_document_async(
-                types.ShowDocumentParams(uri=from_fs_path(str(target)) or str(target), take_focus=True)
-            )
-            if shown.success:
-                return
-        except Exception as error:
-            logger.warning("could not show the explanation as a document: %s", error)
-    ls.show_message(text, types.MessageType.Info)
+    start = answer["range"]["start"]["line"] + 1
+    target = shown_file("explanations", f"{Path(path).stem}-line-{start}.md")
+    await show_markdown(ls, target, explanation_document(path, answer))
 
 
 async def explain_and_show(

@@ -21,7 +21,7 @@ from orchestration.types.requests import ReviewRequest
 from orchestration.types.results import ReviewResult
 from server.commands import Argument, check_arguments
 from server.convert import lines_within, selection_lines
-from server.document_state import Snapshot
+from server.document_state import Snapshot, finding_id_of
 from server.features.documents import publish
 from server.language_server import ChorusLanguageServer
 from server.messages import (
@@ -47,6 +47,9 @@ def apply_review(ls: ChorusLanguageServer, snapshot: Snapshot, result: ReviewRes
             "dropped review results for %s: lines %d-%d were edited", snapshot.uri, first + 1, last + 1
         )
         return None
+    dismissed = ls.memory.dismissed
+    if dismissed:  # A finding dismissed while its run was still answering stays hidden.
+        carried["diagnostics"] = [d for d in carried["diagnostics"] if finding_id_of(d) not in dismissed]
     ls.documents.replace_chorus(snapshot.uri, first + delta, last + delta, carried["diagnostics"])
     publish(ls, snapshot.uri, soon=not result.final)
     return carried.copy()

@@ -1,6 +1,7 @@
 /**
  * Entry point of the Chorus extension for VS Code and Cursor: starts `chorus serve` and registers the
- * palette commands and the status bar item (the hover with each model's words comes from the server).
+ * palette commands and the status bar item (the hover with each model's words, and the quick fixes
+ * "Dismiss: not a problem" / "Mark as useful", come from the server).
  *
  * The palette commands have their own ids (`chorus.palette.*`) because vscode-languageclient registers the
  * server's own commands (`chorus.reviewSelection`, …) itself.
@@ -27,8 +28,9 @@ export async function activate(context: vscode.ExtensionContext): Promise<Chorus
   const running = new RunningRequests();
   const previews = new MemoryDocuments('chorus-preview');
   const explanations = new MemoryDocuments('chorus-explain');
+  const reports = new MemoryDocuments('chorus-report');
   chorus = new ChorusClient(output, trace, statusBar);
-  const features = new ChorusFeatures(chorus, running, statusBar, previews, explanations, output);
+  const features = new ChorusFeatures(chorus, running, statusBar, previews, explanations, reports, output);
   const client = chorus;
 
   context.subscriptions.push(
@@ -37,6 +39,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<Chorus
     statusBar,
     previews,
     explanations,
+    reports,
     client,
     vscode.commands.registerCommand('chorus.palette.reviewSelection', (...args: unknown[]) => features.reviewSelection(...args)),
     vscode.commands.registerCommand('chorus.palette.implementStub', (...args: unknown[]) => features.implementStub(...args)),
@@ -44,6 +47,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<Chorus
       features.explainDiagnostics(...args),
     ),
     vscode.commands.registerCommand('chorus.palette.showModels', () => features.showModels()),
+    vscode.commands.registerCommand('chorus.palette.showStats', () => features.showStats()),
     vscode.commands.registerCommand('chorus.palette.restartServer', async () => {
       output.info('Restart requested.');
       await client.restart();

@@ -1,6 +1,7 @@
 /**
  * The palette commands: review a selection, implement a stub (quick pick + diff preview), explain
- * diagnostics (markdown preview beside the editor), show the models.
+ * diagnostics (markdown preview beside the editor), show the models, show the model stats (the server's
+ * markdown table in a preview beside the editor).
  *
  * Every request runs under a cancellable progress notification; cancelling it (or clicking the busy status
  * bar item) cancels the request, which vscode-languageclient turns into `$/cancelRequest` for the server.
@@ -18,6 +19,7 @@ import {
   ModelsMethod,
   RequestCancelledCode,
   ReviewSelectionMethod,
+  StatsMethod,
   type ExplainDiagnosticsResult,
   type ImplementCandidate,
   type ImplementStubResult,
@@ -26,6 +28,7 @@ import {
   type LspRange,
   type ModelsResult,
   type ReviewSelectionResult,
+  type StatsResult,
 } from './protocol';
 import { applyTextEdits, editsByUri } from './textEdits';
 import type { ChorusStatusBar, MemoryDocuments, RunningRequests } from './ui';
@@ -46,6 +49,7 @@ export class ChorusFeatures {
     private readonly statusBar: ChorusStatusBar,
     private readonly previews: MemoryDocuments,
     private readonly explanations: MemoryDocuments,
+    private readonly reports: MemoryDocuments,
     private readonly output: vscode.LogOutputChannel,
   ) {}
 
@@ -168,6 +172,26 @@ export class ChorusFeatures {
     if (picked?.seat && result.origin && /chorus\.toml$/.test(result.origin)) {
       await vscode.window.showTextDocument(vscode.Uri.file(result.origin));
     }
+    return result;
+  }
+
+  /** "Chorus: Show Model Stats": the memory's per-model table (`chorus/stats`), rendered as the server wrote it. */
+  async showStats(): Promise<StatsResult | undefined> {
+    const client = await this.chorus.ready();
+    if (!client) {
+      return undefined;
+    }
+    let result: StatsResult;
+    try {
+      result = await client.sendRequest<StatsResult>(StatsMethod, {});
+    } catch (error) {
+      const message = error instanceof Error ? error.message : String(error);
+      this.output.error(`${StatsMethod} failed: ${message}`);
+      void vscode.window.showErrorMessage(`Chorus: the stats could not be read: ${message}`);
+      return undefined;
+    }
+    const uri = this.reports.put('/Chorus model stats.md', result.markdown);
+    await vscode.commands.executeCommand('markdown.showPreviewToSide', uri);
     return result;
   }
 

@@ -10,12 +10,29 @@ export const ImplementStubMethod = 'chorus/implementStub';
 export const ExplainDiagnosticsMethod = 'chorus/explainDiagnostics';
 export const ModelsMethod = 'chorus/models';
 export const StatusNotificationMethod = 'chorus/status';
+export const StatsMethod = 'chorus/stats';
+export const HistoryMethod = 'chorus/history';
+export const FeedbackMethod = 'chorus/feedback';
 
-/** The commands in the server's executeCommandProvider (registered by vscode-languageclient itself). */
+/**
+ * The server commands that have a palette twin (registered by vscode-languageclient itself; the code actions
+ * that run them are pointed at the twin, see `rewriteCommand`).
+ */
 export const ServerCommands = {
   reviewSelection: 'chorus.reviewSelection',
   implementStub: 'chorus.implementStub',
   explainDiagnostics: 'chorus.explainDiagnostics',
+  stats: 'chorus.stats',
+} as const;
+
+/**
+ * The server's feedback commands, run as they are by the quick fixes "Dismiss: not a problem", "Mark as useful"
+ * and (after a fix's edit is applied) the accepted fix; the extension adds nothing to them.
+ */
+export const FeedbackCommands = {
+  dismiss: 'chorus.dismissFinding',
+  useful: 'chorus.markUseful',
+  accept: 'chorus.acceptFix',
 } as const;
 
 export interface LspPosition {
@@ -127,6 +144,40 @@ export interface StatusParams {
   state: 'idle' | 'busy' | 'error' | string;
   message?: string | null;
   active?: number | string[] | null;
+}
+
+export interface StatsParams {
+  /** Seconds, or a duration such as "30d" or "12h"; every recorded run when omitted. */
+  since?: number | string;
+  task?: 'review' | 'implement' | 'explain';
+}
+
+/** One model's line in `chorus/stats` (shares are 0..1, or null when there is nothing to divide). */
+export interface ModelStatsRow {
+  model: string;
+  runs: number;
+  answered_rate: number | null;
+  error_rate: number | null;
+  timeout_rate: number | null;
+  cached_share: number | null;
+  p50_latency_ms: number | null;
+  p95_latency_ms: number | null;
+  cost_usd: number;
+  agreement: number | null;
+  accepted: number;
+  dismissed: number;
+  useful: number;
+}
+
+/** `chorus/stats`: the typed report, and the same as markdown (what the extension shows). */
+export interface StatsResult {
+  since: number | null;
+  task: string | null;
+  models: ModelStatsRow[];
+  tasks: { task: string; runs: number; median_wall_ms: number | null; cost_usd: number }[];
+  /** False when the memory is off or cannot be read. */
+  available: boolean;
+  markdown: string;
 }
 
 /** JSON-RPC's "request cancelled" error code, returned by the server when `$/cancelRequest` arrived. */

@@ -84,6 +84,7 @@ export const PALETTE_FOR_SERVER_COMMAND: Readonly<Record<string, string>> = {
   [ServerCommands.reviewSelection]: 'chorus.palette.reviewSelection',
   [ServerCommands.implementStub]: 'chorus.palette.implementStub',
   [ServerCommands.explainDiagnostics]: 'chorus.palette.explainDiagnostics',
+  [ServerCommands.stats]: 'chorus.palette.showStats',
 };
 
 /**

@@ -255,6 +255,8 @@ export async function startEnvironment(): Promise<Environment> {
         ...process.env,
         FAKE_MODELS_KEY: 'sk-fake',
         PYTHONDONTWRITEBYTECODE: '1',
+        /** Chorus's memory (and code-server's own data) in the test's folder, never the real user data dir. */
+        XDG_DATA_HOME: path.join(root, 'data'),
         /** No extension gallery: nothing leaves the machine (a closed loopback port answers at once). */
         EXTENSIONS_GALLERY: JSON.stringify({ serviceUrl: 'http://127.0.0.1:9/gallery', itemUrl: 'http://127.0.0.1:9/items' }),
       },

@@ -236,6 +236,45 @@ describe('Chorus in VS Code (code-server)', { timeout: 600000 }, () => {
     await previewTab.waitFor({ state: 'detached', timeout: 10000 });
   });
 
+  step('Dismiss from the quick fix menu removes the finding at once', async () => {
+    await openFile('buggy.py');
+    const offByOne = workspaceFile('buggy.py').split('\n').findIndex((line) => line.includes('len(values) + 1'));
+    assert.ok(offByOne >= 0);
+    await goToLine(offByOne + 1);
+    const squiggles = page.locator('.editor-group-container.active .squiggly-error');
+    assert.ok((await squiggles.count()) > 0, 'the off-by-one finding is shown before it is dismissed');
+    const dismiss = page.locator('.action-widget .monaco-list-row', { hasText: 'Dismiss: not a problem' }).first();
+    await waitFor('the Dismiss quick fix (Ctrl+.)', async () => {
+      await page.keyboard.press('Control+.');
+      return (await dismiss.waitFor({ timeout: 4000 }).then(() => true, () => undefined));
+    }, 20000);
+    const menu = await page.locator('.action-widget').first().innerText();
+    assert.match(menu, /Mark as useful/);
+    await screenshot('dismiss-menu');
+    await dismiss.click();
+    await waitFor('the dismissed finding to disappear', async () => ((await squiggles.count()) === 0 ? true : undefined), 15000);
+    await screenshot('dismissed');
+  });
+
+  step('Show Model Stats renders the table with the accepted fix and the dismissal', async () => {
+    await runCommand('Chorus: Show Model Stats');
+    await page.locator('.tab', { hasText: 'Chorus model stats' }).first().waitFor({ timeout: 30000 });
+    const text = await waitFor('the stats table in the preview', async () => {
+      const all = await framesText();
+      return /Fixes accepted/.test(all) && /openai\/gamma/.test(all) ? all : undefined;
+    }, 20000);
+    /** alpha and beta found both problems: the SQL fix was applied (accepted), the off-by-one dismissed. */
+    assert.match(text, /openai\/alpha[^\n]*1 \(50%\)[^\n]*1 \(50%\)/);
+    /** gamma found only the off-by-one, which was dismissed. */
+    assert.match(text, /openai\/gamma[^\n]*1 \(100%\)/);
+    assert.match(text, /review/);
+    await screenshot('model-stats');
+    const statsTab = page.locator('.tab', { hasText: 'Chorus model stats' }).first();
+    await statsTab.hover();
+    await statsTab.locator('.tab-actions .action-label').first().click();
+    await statsTab.waitFor({ state: 'detached', timeout: 10000 });
+  });
+
   step('Show Models lists the panel and each seat’s last status', async () => {
     await page.keyboard.press('Escape');
     await runCommand('Chorus: Show Models');

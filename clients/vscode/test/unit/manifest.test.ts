@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { describe, it } from 'node:test';
 
-import { ServerCommands } from '../../src/protocol';
+import { FeedbackCommands, ServerCommands } from '../../src/protocol';
 import { SERVER_SETTING_KEYS } from '../../src/settings';
 import { PALETTE_FOR_SERVER_COMMAND } from '../../src/textEdits';
 
@@ -29,9 +29,9 @@ describe('package.json', () => {
     assert.equal(manifest.main, './dist/extension.js');
   });
 
-  it('contributes the six palette commands under the Chorus category', () => {
+  it('contributes the palette commands under the Chorus category', () => {
     const titles = manifest.contributes.commands.filter((command) => command.command.startsWith('chorus.palette.')).map((command) => `${command.category}: ${command.title}`);
-    for (const title of ['Chorus: Review Selection', 'Chorus: Implement Stub', 'Chorus: Explain Diagnostics', 'Chorus: Show Models', 'Chorus: Restart Server', 'Chorus: Show Output']) {
+    for (const title of ['Chorus: Review Selection', 'Chorus: Implement Stub', 'Chorus: Explain Diagnostics', 'Chorus: Show Models', 'Chorus: Show Model Stats', 'Chorus: Restart Server', 'Chorus: Show Output']) {
       assert.ok(titles.includes(title), title);
     }
   });
@@ -47,6 +47,14 @@ describe('package.json', () => {
     for (const serverCommand of Object.values(ServerCommands)) {
       assert.ok(!contributed.has(serverCommand), serverCommand);
       assert.ok(contributed.has(PALETTE_FOR_SERVER_COMMAND[serverCommand]));
+    }
+  });
+
+  it('leaves the feedback commands to the server (the quick fixes run them as they are)', () => {
+    const contributed = new Set(manifest.contributes.commands.map((command) => command.command));
+    for (const serverCommand of Object.values(FeedbackCommands)) {
+      assert.ok(!contributed.has(serverCommand), serverCommand);
+      assert.equal(PALETTE_FOR_SERVER_COMMAND[serverCommand], undefined, serverCommand);
     }
   });
 

@@ -74,10 +74,15 @@ describe('rewriteCommand', () => {
     });
     assert.equal(rewriteCommand({ command: 'chorus.implementStub' }).command, 'chorus.palette.implementStub');
     assert.equal(rewriteCommand({ command: 'chorus.explainDiagnostics' }).command, 'chorus.palette.explainDiagnostics');
+    assert.equal(rewriteCommand({ title: 'Chorus: show model stats', command: 'chorus.stats', arguments: [] }).command, 'chorus.palette.showStats');
   });
 
   it('leaves other commands alone', () => {
     const command = { title: 'Fix (3/3 models)', command: 'chorus.applyEdit', arguments: [1] };
     assert.equal(rewriteCommand(command), command);
+    for (const feedback of ['chorus.dismissFinding', 'chorus.markUseful', 'chorus.acceptFix']) {
+      const quickFix = { title: 'Dismiss: not a problem', command: feedback, arguments: ['0123456789abcdef', 'file:///a.py'] };
+      assert.equal(rewriteCommand(quickFix), quickFix);
+    }
   });
 });
