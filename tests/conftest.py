@@ -16,6 +16,8 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))  # So `pytest` (not only `python -m pytest`) finds orchestration/.
 
+from orchestration.memory.settings import StoreConfig  # noqa: E402
+from orchestration.memory.writer import StoreWriter  # noqa: E402
 from tests.fake_models import FakeModelServer  # noqa: E402
 from tests.lsp_client import CLIENT_PROFILES, ChorusLauncher  # noqa: E402
 
@@ -56,3 +58,17 @@ def _private_user_data(tmp_path_factory: pytest.TempPathFactory, monkeypatch: py
     data = tmp_path_factory.mktemp("user-data")
     monkeypatch.setenv("XDG_DATA_HOME", str(data))
     return data
+
+
+@pytest.fixture
+def store_path(tmp_path: Path) -> Path:
+    """Where a memory test's SQLite store lives (a real file in the test's tmp_path)."""
+    return tmp_path / "store" / "chorus.db"
+
+
+@pytest.fixture
+def memory(store_path: Path) -> Iterator[StoreWriter]:
+    """A store writer on `store_path`, closed after the test."""
+    writer = StoreWriter(StoreConfig(path=store_path))
+    yield writer
+    writer.close()

@@ -7,7 +7,6 @@ a key, and the bytes it counts are the bytes the fake model server received.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -28,18 +27,6 @@ from tests.fake_models import FakeModelServer, make_config
 from tests.test_memory_recording import LEDGER, OFF_BY_ONE, findings, ledger_request, with_store
 
 KEY = "sk-test-AUDITCANARY0123456789abcdefgh"
-
-
-@pytest.fixture
-def store_path(tmp_path: Path) -> Path:
-    return tmp_path / "store" / "chorus.db"
-
-
-@pytest.fixture
-def memory(store_path: Path) -> Iterator[StoreWriter]:
-    writer = StoreWriter(StoreConfig(path=store_path))
-    yield writer
-    writer.close()
 
 
 def audit_rows(config: StoreConfig) -> list[dict[str, Any]]:

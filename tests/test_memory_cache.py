@@ -7,14 +7,12 @@ tmp_path; a fresh `StoreWriter` on the same file stands for a later process (ano
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import anyio
-import pytest
 
 from orchestration.memory.cache import answer_key
-from orchestration.memory.settings import CacheConfig, StoreConfig
+from orchestration.memory.settings import CacheConfig
 from orchestration.memory.store import Store
 from orchestration.memory.writer import StoreWriter
 from orchestration.pipelines.explain import explain_diagnostics
@@ -24,18 +22,6 @@ from orchestration.types.requests import DiagnosticInput, ExplainRequest
 from orchestration.types.results import ReviewResult
 from tests.fake_models import FakeModelServer, make_config
 from tests.test_memory_recording import LEDGER, OFF_BY_ONE, findings, ledger_request, with_store
-
-
-@pytest.fixture
-def store_path(tmp_path: Path) -> Path:
-    return tmp_path / "store" / "chorus.db"
-
-
-@pytest.fixture
-def memory(store_path: Path) -> Iterator[StoreWriter]:
-    writer = StoreWriter(StoreConfig(path=store_path))
-    yield writer
-    writer.close()
 
 
 def two_seats(server: FakeModelServer, store_path: Path, **cache: object) -> ChorusConfig:

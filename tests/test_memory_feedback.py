@@ -7,7 +7,6 @@ changes; a change elsewhere in the file does not bring it back.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import anyio
@@ -23,18 +22,6 @@ from orchestration.types.config import ChorusConfig
 from orchestration.types.results import ResultUpdate, ReviewResult
 from tests.fake_models import FakeModelServer, make_config
 from tests.test_memory_recording import LEDGER, OFF_BY_ONE, SQL, findings, ledger_request, with_store
-
-
-@pytest.fixture
-def store_path(tmp_path: Path) -> Path:
-    return tmp_path / "store" / "chorus.db"
-
-
-@pytest.fixture
-def memory(store_path: Path) -> Iterator[StoreWriter]:
-    writer = StoreWriter(StoreConfig(path=store_path))
-    yield writer
-    writer.close()
 
 
 async def verdict(memory: StoreWriter, finding_id: str | None, kind: Verdict) -> VerdictResult:

@@ -67,18 +67,6 @@ def ledger_request(text: str = LEDGER, first: int = 1, last: int | None = None) 
     )
 
 
-@pytest.fixture
-def store_path(tmp_path: Path) -> Path:
-    return tmp_path / "store" / "chorus.db"
-
-
-@pytest.fixture
-def memory(store_path: Path) -> Iterator[StoreWriter]:
-    writer = StoreWriter(StoreConfig(path=store_path))
-    yield writer
-    writer.close()
-
-
 def three_seats(server: FakeModelServer, store_path: Path) -> ChorusConfig:
     """claude finds two problems, codex one of them, gemini fails with HTTP 500."""
     server.script("claude", findings(OFF_BY_ONE, SQL))
