@@ -54,7 +54,7 @@ async def give_feedback(ls: ChorusLanguageServer, finding_id: str, verdict: Verd
             publish(ls, uri)
             hidden += count
     kept = await ls.memory.record(finding_id, verdict)
-    logger.info("feedback %s on %s: %s, %d diagnostic(s) hidden", verdict, finding_id, kept, hidden)
+    logger.debug("feedback %s on %s: %s, %d diagnostic(s) hidden", verdict, finding_id, kept, hidden)
     return {
         "findingId": finding_id,
         "verdict": verdict,
