@@ -21,6 +21,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
+import anyio
 from pygls.uris import to_fs_path
 from pygls.workspace.position_codec import PositionCodec
 
@@ -62,6 +63,9 @@ SEEN_LIMIT = 200
 CLOSED = LineEdit(0, EVERYTHING, EVERYTHING, 0)
 """What closing a document means to a run still working on it: every line is gone."""
 
+OPEN_FLAGS = getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0) | getattr(os, "O_CLOEXEC", 0)
+"""How a closed document is opened: never waiting for a FIFO's writer (POSIX), in binary mode (Windows)."""
+
 
 def max_file_bytes(ls: ChorusLanguageServer) -> int:
     """`policy.max_file_bytes` of the configuration in force (the default before there is one)."""
@@ -70,15 +74,20 @@ def max_file_bytes(ls: ChorusLanguageServer) -> int:
 
 
 def read_closed_document(uri: str, limit: int) -> str:
-    """The text of a document the client has not opened: only regular `file:` files up to `limit` bytes."""
+    """The text of a document the client has not opened: only regular `file:` files up to `limit` bytes.
+
+    Blocking (call it off the event loop: `read_closed_document_async`). The path is checked with
+    `os.stat` before it is opened, and opened with `O_NONBLOCK`, so a FIFO or a device never blocks
+    the caller; the open file is checked again (it may have been swapped meanwhile), and at most
+    `limit + 1` bytes are read.
+    """
     path = to_fs_path(uri) if uri.startswith("file:") else None
     if not path or not os.path.isabs(path):
         raise InputError(f"{uri} is not open and is not a file: URI")
     try:
-        with open(path, "rb") as file:
-            if not stat.S_ISREG(os.fstat(file.fileno()).st_mode):
-                raise InputError(f"{path} is not open and is not a regular file")
-            data = file.read(limit + 1)
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            raise InputError(f"{path} is not open and is not a regular file")
+        data = read_regular_file(path, limit + 1)
     except (OSError, ValueError) as error:
         reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
         raise InputError(f"{uri} is not open and cannot be read: {reason}") from None
@@ -90,6 +99,20 @@ def read_closed_document(uri: str, limit: int) -> str:
         return data.decode("utf-8")
     except UnicodeDecodeError:
         raise InputError(f"{path} is not UTF-8 text") from None
+
+
+def read_regular_file(path: str, most: int) -> bytes:
+    """Up to `most` bytes of the file at `path`, opened without blocking; `InputError` if not regular."""
+    descriptor = os.open(path, os.O_RDONLY | OPEN_FLAGS)
+    with os.fdopen(descriptor, "rb") as file:
+        if not stat.S_ISREG(os.fstat(descriptor).st_mode):
+            raise InputError(f"{path} is not open and is not a regular file")
+        return file.read(most)
+
+
+async def read_closed_document_async(uri: str, limit: int) -> str:
+    """`read_closed_document` in a worker thread, so a slow disk never stalls the event loop."""
+    return await anyio.to_thread.run_sync(read_closed_document, uri, limit)
 
 
 @dataclass(slots=True)
@@ -129,6 +152,25 @@ def same_diagnostic(left: Mapping[str, Any], right: Mapping[str, Any]) -> bool:
     return bool(left.get("range") == right.get("range") and left.get("message") == right.get("message"))
 
 
+def document_path(uri: str) -> str:
+    """The path a snapshot names its document by: the file's path for a `file:` URI, else the URI."""
+    return (to_fs_path(uri) or uri) if uri.startswith("file:") else uri
+
+
+def open_snapshot(ls: ChorusLanguageServer, uri: str) -> Snapshot:
+    """A snapshot of the open document `uri`, as the editor last sent it."""
+    document = ls.workspace.text_documents[uri]
+    language = LANGUAGE_IDS.get(document.language_id or "", "")
+    source = SourceDocument(path=document_path(uri), text=document.source, language=language)
+    return Snapshot(uri=uri, document=source, log=EditLog(uri), codec=ls.workspace.position_codec)
+
+
+def closed_snapshot(ls: ChorusLanguageServer, uri: str, text: str) -> Snapshot:
+    """A snapshot of `uri`, not open, whose file holds `text` (the language is guessed from its name)."""
+    source = SourceDocument(path=document_path(uri), text=text, language="")
+    return Snapshot(uri=uri, document=source, log=EditLog(uri), codec=ls.workspace.position_codec)
+
+
 @dataclass(slots=True)
 class DocumentState:
     """Per-document bookkeeping that pygls's workspace does not do."""
@@ -144,17 +186,21 @@ class DocumentState:
         """The document's current text: the open copy, else a regular `file:` file read from disk.
 
         Raises `InputError` for anything else (not open and unreadable, not a `file:` URI,
-        not a regular file, larger than `policy.max_file_bytes`).
+        not a regular file, larger than `policy.max_file_bytes`). A closed document is read
+        on the calling thread: on the event loop, prefer `snapshot_async`.
         """
-        document = ls.workspace.text_documents.get(uri)
-        if document is not None:
-            text = document.source
-            language = LANGUAGE_IDS.get(document.language_id or "", "")
-        else:
-            text, language = read_closed_document(uri, max_file_bytes(ls)), ""
-        path = (to_fs_path(uri) or uri) if uri.startswith("file:") else uri
-        source = SourceDocument(path=path, text=text, language=language)
-        return Snapshot(uri=uri, document=source, log=EditLog(uri), codec=ls.workspace.position_codec)
+        if uri in ls.workspace.text_documents:
+            return open_snapshot(ls, uri)
+        return closed_snapshot(ls, uri, read_closed_document(uri, max_file_bytes(ls)))
+
+    async def snapshot_async(self, ls: ChorusLanguageServer, uri: str) -> Snapshot:
+        """`snapshot`, reading a closed document from disk in a worker thread."""
+        if uri in ls.workspace.text_documents:
+            return open_snapshot(ls, uri)
+        text = await read_closed_document_async(uri, max_file_bytes(ls))
+        if uri in ls.workspace.text_documents:  # Opened while the file was read: the editor's copy wins.
+            return open_snapshot(ls, uri)
+        return closed_snapshot(ls, uri, text)
 
     @contextmanager
     def watching(self, log: EditLog) -> Iterator[EditLog]:

@@ -4,7 +4,9 @@
   so their params arrive typed and validated.
 - A request whose params cannot be structured is answered with an InvalidParams
   error naming the problem (pygls alone drops it and the client waits forever);
-  a request for a notification-only method gets MethodNotFound.
+  a request for a notification-only method gets MethodNotFound. Either leaves one
+  log line (method and reason), not pygls's validation traceback; so does a
+  notification with bad params. An unexpected failure to structure keeps its traceback.
 - Every error reply is one line without a traceback (pygls sends an unexpected
   exception's traceback, with the server's file paths, in the error's `data`).
 - `$/cancelRequest` for a `workspace/executeCommand` also cancels the command's
@@ -32,7 +34,7 @@ from pygls.exceptions import (
     JsonRpcInvalidParams,
     JsonRpcMethodNotFound,
 )
-from pygls.protocol import LanguageServerProtocol
+from pygls.protocol import JsonRPCNotification, JsonRPCRequestMessage, LanguageServerProtocol
 
 from server.commands import one_line
 from server.memory_messages import InvalidValue
@@ -112,19 +114,28 @@ class ChorusProtocol(LanguageServerProtocol):
 
         So does a request for a method that is only a notification (`chorus/status`,
         `textDocument/didOpen`, …), which pygls would take for a notification and
-        never answer.
+        never answer. A notification with bad params raises `JsonRpcInvalidParams`
+        naming the problem. Either is logged on one line: pygls would log the whole
+        validation traceback. Responses, and requests whose id is not a valid id, are
+        left to pygls.
         """
-        is_request = "jsonrpc" in data and "id" in data and isinstance(data.get("method"), str)
+        method = data.get("method")
+        if "jsonrpc" not in data or "error" in data or not isinstance(method, str):
+            return super().structure_message(data)
+        is_request = "id" in data
+        if is_request and not is_message_id(data["id"]):
+            return super().structure_message(data)
+        fallback = JsonRPCRequestMessage if is_request else JsonRPCNotification
         try:
-            message = super().structure_message(data)
-        except JsonRpcException as error:
-            if is_request and is_message_id(data["id"]):
-                method = data["method"]
-                reason = describe_structure_error(method, error.__cause__)
-                return MalformedRequest(id=data["id"], method=method, error=JsonRpcInvalidParams(reason))
-            raise
-        if is_request and "error" not in data and not hasattr(message, "id") and is_message_id(data["id"]):
-            method = data["method"]
+            message = self._converter.structure(data, self.get_message_type(method) or fallback)
+        except Exception as error:
+            if not isinstance(error, cattrs.BaseValidationError):
+                logger.exception("structuring a %s message failed unexpectedly", method)
+            invalid = JsonRpcInvalidParams(describe_structure_error(method, error))
+            if not is_request:
+                raise invalid from None
+            return MalformedRequest(id=data["id"], method=method, error=invalid)
+        if is_request and not hasattr(message, "id"):
             refusal = JsonRpcMethodNotFound(f"{method} is a notification, not a request")
             return MalformedRequest(id=data["id"], method=method, error=refusal)
         return message

@@ -283,3 +283,23 @@ async def test_no_time_left_means_the_arbiter_is_not_asked(model_server: FakeMod
     assert status.status == "skipped"
     assert status.error == "not asked: the request's deadline of 5 s had been reached"
     assert model_server.requests == []
+
+
+# -- hostile arbiter answers through the whole review (issue 13, item 4) ------------------------------
+
+
+@pytest.mark.parametrize("answer", ["[" * 5000, '{"clusters": ' * 3000, "\x00" * 10_000])
+async def test_a_hostile_arbiter_answer_leaves_the_panels_merge(
+    model_server: FakeModelServer, answer: str
+) -> None:
+    model_server.script("a", json.dumps({"findings": [DEADLINE_FINDING]}))
+    model_server.script("b", json.dumps({"findings": [DEADLINE_FINDING]}))
+    model_server.script("judge", answer)
+    config = make_config(model_server, ["a", "b", "judge"], panels={"review": ["a", "b"], "arbiter": "judge"})
+    text = "def mean(values):\n    return sum(values) / len(values)\n"
+    result = await review_selection(ReviewRequest(document=SourceDocument(path="m.py", text=text)), config)
+    assert len(model_server.requests_for("judge")) == 1
+    assert [(f.start_line, f.votes, f.message) for f in result.findings] == [
+        (2, 2, DEADLINE_FINDING["message"])
+    ]
+    assert result.arbiter is not None and result.arbiter.status == "invalid", result.arbiter

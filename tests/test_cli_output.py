@@ -79,6 +79,45 @@ def test_hostile_model_text_and_file_names_are_shown_literally(
     assert "[/oops]" in run.stderr, "the failing seat's reason, in the live progress"
 
 
+def test_a_fix_diff_counts_lines_as_lsp_does(tmp_path: Path, model_server: FakeModelServer) -> None:
+    """A form feed or U+2028 inside a line is not a line break (LSP ends lines at \\n, \\r\\n, \\r only):
+    the diff replaces exactly the fixed line, and shows the replacement as the one line it is."""
+    source = "def mean(values):\n    total = sum(values)  # \x0c page two\n    return total / len(values)\n"
+    replacement = "    return total / max(len(values), 1)  # \u2028 guarded\n"
+    fix = {"start_line": 3, "end_line": 3, "replacement": replacement}
+    finding = {
+        "start_line": 3,
+        "end_line": 3,
+        "severity": "error",
+        "category": "bug",
+        "message": "Empty list.",
+    }
+    model_server.script("claude", json.dumps({"findings": [{**finding, "fix": fix}]}))
+    (tmp_path / "mean.py").write_text(source, encoding="utf-8")
+    run = chorus(
+        "review", "mean.py", "--config", str(write_config(tmp_path, model_server, ["claude"])), cwd=tmp_path
+    )
+    assert run.returncode == 0, run.stderr
+    changed = [line for line in run.stdout.split("\n") if line.strip().startswith(("+ ", "- ", "+  ", "-  "))]
+    removed = [line for line in changed if line.lstrip().startswith("-")]
+    added = [line for line in changed if line.lstrip().startswith("+")]
+    assert len(removed) == 1 and "return total / len(values)" in removed[0], changed
+    assert len(added) == 1 and "max(len(values), 1)" in added[0] and "guarded" in added[0], changed
+
+
+def test_hostile_proxy_text_in_chorus_models_is_shown_literally(
+    tmp_path: Path, model_server: FakeModelServer
+) -> None:
+    model_server.script(
+        "claude", status=500, error_body=f"proxy [/oops] :smile: {ESCAPES} pip 'chorus-lsp[local]'"
+    )
+    run = chorus("models", "--config", str(write_config(tmp_path, model_server, ["claude"])), cwd=tmp_path)
+    assert_clean(run.stdout + run.stderr)
+    assert run.returncode != 0 and "claude" in run.stdout
+    flat = " ".join(run.stdout.split())  # The table may wrap the reason over several lines.
+    assert "[/oops]" in flat and ":smile:" in flat and "[2J" not in flat
+
+
 def test_hostile_explanation_is_stripped_of_escapes(tmp_path: Path, model_server: FakeModelServer) -> None:
     answer = {"explanation": f"**Empty list** [/oops] :smile: {ESCAPES} done", "fix": None}
     model_server.script("gemini", json.dumps(answer))

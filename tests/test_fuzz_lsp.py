@@ -1,16 +1,18 @@
 """Property-based fuzzing of every Chorus request, command and code action, over stdio (issue 13).
 
 One `chorus serve` runs for the whole module (seats on the fake model server, which answers
-every task at once); hypothesis sends it thousands of generated params: well-formed, almost
-well-formed and junk. Every reply must be a result or a JSON-RPC error with a one-line message
-and no traceback or server path; no -32603 at all; and the server must still answer a normal
-request afterwards. The case counts are printed at the end (run with `-s` to see them).
+every task at once); hypothesis sends it thousands of generated params (well-formed, almost
+well-formed and junk) about open documents, missing files, a directory, a device and a FIFO.
+Every reply must be a result or a JSON-RPC error with a one-line message and no traceback or
+server path; no -32603 at all; and the server must still answer a normal request afterwards.
+The case counts are printed at the end (run with `-s` to see them).
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import os
 from collections import Counter
 from collections.abc import Awaitable, Iterator
 from contextlib import AsyncExitStack
@@ -144,6 +146,9 @@ def fuzz(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FuzzSession]:
             "",
             "file:///dev/zero",
         ]
+        if hasattr(os, "mkfifo"):  # A FIFO must be refused without ever being opened for a blocking read.
+            os.mkfifo(workspace / "pipe.py")
+            uris.append((workspace / "pipe.py").as_uri())
         session = FuzzSession(loop, client, uris)
         try:
             yield session

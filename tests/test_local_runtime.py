@@ -125,9 +125,22 @@ async def test_unknown_local_model_is_refused_without_starting_anything() -> Non
 
 @pytest.fixture(scope="module")
 def local_server() -> Iterator[None]:
-    """Stop the module's shared local server once its tests are done."""
-    yield
-    stop_local_server()
+    """Stop the module's shared local server once its tests are done.
+
+    While it runs, the parent holds a store key and a seat key in CHORUS_* variables and an
+    XDG_* one: none of them may reach the child (`test_the_child_gets_no_key_of_the_parents`)."""
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in PARENT_SECRETS.items():
+            patch.setenv(name, value)
+        yield
+        stop_local_server()
+
+
+PARENT_SECRETS = {
+    "CHORUS_STORE_KEY": "store-key-canary-93f1",
+    "CHORUS_SEAT_TOKEN": "sk-seat-canary-77ab",
+    "XDG_RUNTIME_SECRET": "xdg-canary-5c2e",
+}
 
 
 @pytest.mark.usefixtures("local_server")
@@ -291,6 +304,20 @@ async def test_the_local_server_refuses_requests_without_its_key_and_sends_no_op
     # And Chorus's own calls carry the key.
     answer = await complete_chat_local()
     assert answer.strip()
+
+
+@pytest.mark.usefixtures("local_server")
+@pytest.mark.local_model
+@requires_local_extra
+async def test_the_child_gets_no_key_of_the_parents() -> None:
+    """The child's environment as the kernel shows it (/proc/PID/environ): its own key, nothing of ours."""
+    assert (await complete_chat_local()).strip()
+    pid = local_runtime.local_server_pid()
+    assert pid is not None
+    raw = await anyio.Path(f"/proc/{pid}/environ").read_bytes()
+    names = {entry.split(b"=", 1)[0].decode() for entry in raw.split(b"\0") if entry}
+    assert [name for name in names if name.startswith(("CHORUS_", "XDG_"))] == ["CHORUS_LOCAL_SERVER_KEY"]
+    assert not [value for value in PARENT_SECRETS.values() if value.encode() in raw]
 
 
 async def complete_chat_local() -> str:

@@ -5,8 +5,6 @@ from __future__ import annotations
 import random
 import time
 
-import pytest
-
 from orchestration.merge.consensus import merge_findings, normalize_message, rank_fixes
 from orchestration.types.findings import (
     Category,
@@ -405,99 +403,3 @@ def test_related_categories_with_unrelated_wording_stay_separate() -> None:
         answered=["claude", "gemini"],
     )
     assert [item.votes for item in merged] == [1, 1]
-
-
-def one_line_panel(messages: list[str], category: Category = Category.BUG) -> list[MergedFinding]:
-    """Each message from its own seat, all on line 3 in one category."""
-    seats = [f"seat{index}" for index in range(len(messages))]
-    findings = {
-        seat: [finding(3, message, category=category)] for seat, message in zip(seats, messages, strict=True)
-    }
-    return merge_findings(findings, answered=seats)
-
-
-UNRELATED_ON_ONE_LINE = [
-    [
-        "ZeroDivisionError when deposits is empty",
-        "Return type annotation missing on total",
-        "Variable x shadows a global",
-    ],
-    [
-        "Mutable default argument items=[] is shared between calls",
-        "Bare except swallows KeyboardInterrupt",
-        "Loop never terminates when n is negative",
-    ],
-    [
-        "total is computed but never used",
-        "Comparison with == None should use is",
-        "deposits is modified while iterating",
-    ],
-    [
-        "Password is hard-coded in the source",
-        "The request has no timeout",
-        "Integer overflow when count exceeds 2**31",
-    ],
-]
-
-
-@pytest.mark.parametrize("messages", UNRELATED_ON_ONE_LINE)
-def test_unrelated_problems_on_one_line_in_one_category_stay_apart(messages: list[str]) -> None:
-    merged = one_line_panel(messages)
-    assert sorted((item.votes, item.panel) for item in merged) == [(1, 3)] * 3
-    assert sorted(item.message for item in merged) == sorted(messages)
-
-
-PARAPHRASES = [
-    [
-        "SQL injection: owner is interpolated into the query",
-        "The query is built with string formatting from user input, allowing SQL injection",
-        "Unsanitized owner concatenated into SQL",
-    ],
-    [
-        "deposits may be empty: ZeroDivisionError",
-        "Division by zero if deposits is an empty list",
-        "average() divides by len(deposits), which can be 0",
-    ],
-    [
-        "File handle is never closed",
-        "open() without a with statement leaks the file descriptor",
-        "Resource leak: f is not closed on error",
-    ],
-    [
-        "user may be None here",
-        "Possible AttributeError when user is None",
-        "Missing None check before user.name",
-    ],
-    [
-        "Race condition: counter is incremented without a lock",
-        "counter += 1 is not atomic across threads",
-        "Unsynchronized access to counter from several threads",
-    ],
-]
-
-
-@pytest.mark.parametrize("messages", PARAPHRASES)
-def test_paraphrases_of_one_problem_still_merge(messages: list[str]) -> None:
-    merged = one_line_panel(messages)
-    assert [(item.votes, item.panel) for item in merged] == [(3, 3)]
-
-
-def test_distinct_problems_and_a_paraphrase_on_one_line_are_counted_right() -> None:
-    seats = ["claude", "gemini", "codex"]
-    merged = merge_findings(
-        {
-            "claude": [
-                finding(3, "ZeroDivisionError when deposits is empty"),
-                finding(3, "Return type annotation missing on total"),
-            ],
-            "gemini": [finding(3, "Division by zero if deposits is an empty list")],
-            "codex": [finding(3, "Variable x shadows a global")],
-        },
-        answered=seats,
-    )
-    by_message = {item.message: (item.votes, item.models) for item in merged}
-    assert by_message == {
-        "ZeroDivisionError when deposits is empty": (2, ["claude", "gemini"]),
-        "Return type annotation missing on total": (1, ["claude"]),
-        "Variable x shadows a global": (1, ["codex"]),
-    }

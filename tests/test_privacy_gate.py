@@ -20,6 +20,7 @@ from orchestration.privacy.gate import check_not_excluded, is_local_model, is_lo
 from orchestration.types.config import ModelConfig, PolicyConfig
 from orchestration.types.errors import ExcludedFileError
 from orchestration.types.requests import DiagnosticInput, ExplainRequest, ReviewRequest, SourceDocument
+from tests.cli_runner import run_chorus, write_seats_config
 from tests.fake_models import FakeModelServer, make_config, seat_config
 
 AWS_KEY = "AKIA" + "IOSFODNN7EXAMPLE"
@@ -70,6 +71,32 @@ def test_ordinary_files_and_links_stay_allowed(workspace: Path) -> None:
     (workspace / "alias.py").symlink_to(workspace / "app.py")
     check_not_excluded(str(workspace / "app.py"), PolicyConfig(), workspace)
     check_not_excluded(str(workspace / "alias.py"), PolicyConfig(), workspace)
+
+
+@pytest.mark.parametrize(
+    ("named", "marker"),
+    [("notes.txt", "KEYMARKER"), ("lib/db.py", "VAULTMARKER"), ("config.txt", "ENVMARKER")],
+)
+def test_the_command_line_sends_no_excluded_file_through_a_relative_link(
+    workspace: Path, tmp_path: Path, model_server: FakeModelServer, named: str, marker: str
+) -> None:
+    """`chorus review LINK` named relative to the working directory, as people type it: the link is
+    followed from where it is (the workspace), so a linked key, secrets folder or .env stays home."""
+    (workspace / ".git").mkdir()
+    (tmp_path / "home").mkdir()
+    (tmp_path / "home" / "id_rsa").write_text("k = 'KEYMARKER'\n")
+    (tmp_path / "vault" / "secrets").mkdir(parents=True)
+    (tmp_path / "vault" / "secrets" / "db.py").write_text("v = 'VAULTMARKER'\n")
+    (workspace / ".env").write_text("E = 'ENVMARKER'\n")
+    (workspace / "notes.txt").symlink_to(tmp_path / "home" / "id_rsa")
+    (workspace / "lib").symlink_to(tmp_path / "vault" / "secrets")
+    (workspace / "config.txt").symlink_to(workspace / ".env")
+    model_server.script("claude", json.dumps({"findings": []}))
+    config = write_seats_config(tmp_path, model_server, ["claude"])
+    done = run_chorus("review", named, "--config", str(config), cwd=workspace)
+    assert done.returncode == 2 and "matches policy.exclude pattern" in done.stderr, done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1 and "nothing was sent" in done.stderr
+    assert model_server.requests == [] and marker not in done.stdout + done.stderr
 
 
 @pytest.mark.parametrize(

@@ -63,6 +63,73 @@ async def test_no_diagnostics_are_published_after_did_close_and_the_result_is_st
         assert after == [[]], "only the clearing publish follows the close"
 
 
+def close(client: Any, uri: str) -> None:
+    """Send `didClose` for `uri`."""
+    client.text_document_did_close(
+        types.DidCloseTextDocumentParams(text_document=types.TextDocumentIdentifier(uri=uri))
+    )
+
+
+async def test_an_implementation_for_a_document_closed_mid_run_is_stale_and_never_offered(
+    chorus: ChorusLauncher, model_server: FakeModelServer
+) -> None:
+    model_server.script("claude", by_task(implement=json.dumps({"code": GOOD})), latency=1.0)
+    async with chorus(["claude"], answer_cache=False) as client:
+        uri = client.open_document("shapes.py", STUB)
+        params = {"textDocument": {"uri": uri}, "position": {"line": 4, "character": 4}}
+        result = await client.request_while_editing(
+            model_server, "chorus/implementStub", params, lambda: close(client, uri)
+        )
+        assert result["stale"] is True and result["candidates"] == []
+        assert [m["status"] for m in result["models"]] == ["ok"], "the seat did answer"
+
+        uri = client.open_document("shapes.py", STUB)
+        asked = len(model_server.requests)
+        command = asyncio.ensure_future(implement_command(client, uri))
+        await model_server.wait_for_requests(asked + 1, timeout=30)
+        close(client, uri)
+        answer = await command
+        assert answer["stale"] is True and answer["candidates"] == []
+        await wait_until(lambda: [m for m in client.messages if "while the models worked" in m.message])
+        await anyio.sleep(0.5)
+        assert client.message_requests == [] and client.applied_edits == [], "nothing is offered or applied"
+        assert not [d for d in client.publishes_for(uri) if d], "implement publishes no diagnostics"
+
+
+async def test_an_explanation_for_a_document_closed_mid_run_is_stale_and_offers_no_fix(
+    chorus: ChorusLauncher, model_server: FakeModelServer
+) -> None:
+    fix = {"start_line": 2, "end_line": 2, "replacement": "    return sum(prices)"}
+    explain = json.dumps({"explanation": "It adds one.", "fix": fix})
+    model_server.script("claude", by_task(explain=explain), latency=1.0)
+    async with chorus(["claude"], answer_cache=False) as client:
+        uri = client.open_document("prices.py", SOURCE)
+        diagnostic = {"range": selection_params(uri, 1, 2)["range"], "message": "odd", "source": "ruff"}
+        params = {**selection_params(uri, 1, 2), "diagnostics": [diagnostic]}
+        result = await client.request_while_editing(
+            model_server, "chorus/explainDiagnostics", params, lambda: close(client, uri)
+        )
+        assert result["stale"] is True and result["fixes"] == []
+        assert "It adds one." in result["explanation"], "the explanation itself does not go stale"
+        assert [m["status"] for m in result["models"]] == ["ok"]
+
+        uri = client.open_document("prices.py", SOURCE)
+        asked = len(model_server.requests)
+        arguments = [uri, selection_params(uri, 1, 2)["range"], [diagnostic]]
+        command = asyncio.ensure_future(
+            client.workspace_execute_command_async(
+                types.ExecuteCommandParams(command="chorus.explainDiagnostics", arguments=arguments)
+            )
+        )
+        await model_server.wait_for_requests(asked + 1, timeout=30)
+        close(client, uri)
+        answer = await command
+        assert answer["stale"] is True and answer["fixes"] == []
+        await anyio.sleep(0.5)
+        assert client.message_requests == [] and client.applied_edits == [], "no fix is offered or applied"
+        assert not [d for d in client.publishes_for(uri) if d], "explain publishes no diagnostics"
+
+
 def late_pick(delay: float) -> Any:
     """A `client.pick` that answers the first action after `delay` seconds."""
 
@@ -84,7 +151,8 @@ async def implement_command(client: Any, uri: str) -> Any:
 async def test_an_offer_nobody_answers_is_withdrawn_and_the_server_keeps_serving(
     chorus: ChorusLauncher, model_server: FakeModelServer
 ) -> None:
-    model_server.script("claude", by_task(implement=json.dumps({"code": GOOD})))
+    review = review_answer(finding(6, "The stub is empty"))
+    model_server.script("claude", by_task(review=review, implement=json.dumps({"code": GOOD})))
     async with chorus(["claude"], env={"CHORUS_OFFER_TIMEOUT": "1"}) as client:
         client.pick = late_pick(3.0)
         uri = client.open_document("shapes.py", STUB)
@@ -100,6 +168,11 @@ async def test_an_offer_nobody_answers_is_withdrawn_and_the_server_keeps_serving
         await wait_until(lambda: [m for m in client.log_messages if "withdrawn" in m.message], within=5)
         await anyio.sleep(3.0)
         assert client.applied_edits == [], "a choice after the offer was withdrawn applies nothing"
+
+        with anyio.fail_after(10):
+            review = await client.review_selection(uri, 1, 7)
+        assert review["stale"] is False, "nothing of the withdrawn offer holds the document"
+        assert [d["range"]["start"]["line"] for d in review["diagnostics"]] == [5], "the TODO, one line down"
 
         client.pick = lambda actions: actions[0]
         assert (await implement_command(client, uri))["candidates"]

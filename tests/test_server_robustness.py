@@ -1,11 +1,17 @@
 """Bad input from a client gets a one-line error and never fails more than it must (issue 13 items 6, 8).
 
 Each test sends over stdio what a buggy or hostile client could send: malformed diagnostic `data`,
-a dict `workDoneToken`, commands with missing or wrong arguments, ranges past the end of a document.
+a dict `workDoneToken`, commands with missing or wrong arguments, ranges past the end of a document,
+a FIFO's URI; and malformed requests leave one log line each, not a traceback.
 """
 
 from __future__ import annotations
 
+import os
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -16,6 +22,7 @@ from pygls.exceptions import JsonRpcException
 from tests.fake_models import FakeModelServer
 from tests.lsp_client import ChorusLauncher, lsp_range, review_answer, wait_until
 from tests.test_server_errors import send_raw_request
+from tests.test_server_framing import RawServer, frame, request
 
 SOURCE = "def total(prices):\n    return sum(prices) + 1\n"
 INVALID_PARAMS = -32602
@@ -174,7 +181,8 @@ async def test_documents_that_are_not_open_must_be_regular_file_uris(
             ("untitled:1", "not a file: URI"),
             ("relative.py", "not a file: URI"),
             ("file:///dev/zero", "not a regular file"),
-            (client.workspace.as_uri(), "cannot be read"),
+            (client.workspace.as_uri(), "not a regular file"),
+            ((client.workspace / "missing.py").as_uri(), "cannot be read: No such file"),
             ((client.workspace / "big.py").as_uri(), "larger than policy.max_file_bytes"),
         ]:
             with pytest.raises(JsonRpcException) as refused:
@@ -182,3 +190,80 @@ async def test_documents_that_are_not_open_must_be_regular_file_uris(
             assert_clean_invalid_params(refused.value)
             assert expected in refused.value.message, (uri, refused.value.message)
         assert model_server.requests == []
+
+
+@contextmanager
+def fifo_at(path: Path) -> Iterator[Path]:
+    """A FIFO at `path`; afterwards a writer opens and closes it, so a server stuck opening it goes on."""
+    os.mkfifo(path)
+    try:
+        yield path
+    finally:
+        try:
+            os.close(os.open(path, os.O_WRONLY | os.O_NONBLOCK))
+        except OSError:
+            pass  # No reader is waiting on it: nothing is stuck.
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="FIFOs are POSIX")
+async def test_a_fifo_uri_is_refused_at_once_and_the_server_keeps_answering(
+    chorus: ChorusLauncher, model_server: FakeModelServer, tmp_path: Path
+) -> None:
+    async with chorus(["claude"]) as client:
+        with fifo_at(tmp_path / "pipe.py") as fifo:
+            with pytest.raises(JsonRpcException) as refused, anyio.fail_after(5):
+                await client.review_selection(fifo.as_uri(), 0, 1)
+            assert_clean_invalid_params(refused.value)
+            assert "not a regular file" in refused.value.message, refused.value.message
+            with anyio.fail_after(5):
+                models = await client.request("chorus/models", {})
+            assert models["models"][0]["name"] == "claude"
+    assert model_server.requests == []
+
+
+def messages_through(server: RawServer, last_id: str, within: float = 15.0) -> list[dict[str, Any]]:
+    """Everything the server sends until (and including) its response to `last_id`."""
+    deadline = time.monotonic() + within
+    seen: list[dict[str, Any]] = []
+    while not any(m.get("id") == last_id and "method" not in m for m in seen):
+        assert time.monotonic() < deadline, f"no response to {last_id} within {within} s"
+        seen += server.messages_until(0.2)
+    return seen
+
+
+MALFORMED_REQUESTS: dict[str, tuple[str, Any]] = {
+    "bad-review": ("chorus/reviewSelection", {"textDocument": 5}),
+    "bad-hover": ("textDocument/hover", {"position": "x"}),
+    "bad-explain": ("chorus/explainDiagnostics", {"textDocument": {"uri": "file:///x.py"}, "range": [1]}),
+    "bad-actions": ("textDocument/codeAction", None),
+}
+
+
+def test_a_malformed_request_logs_one_line_and_no_traceback(tmp_path: Path) -> None:
+    server = RawServer(tmp_path)
+    try:
+        server.write(frame(request(1, "initialize", {"capabilities": {}, "rootUri": tmp_path.as_uri()})))
+        assert "result" in server.response(1, within=30)
+        server.write(frame({"jsonrpc": "2.0", "method": "initialized", "params": {}}))
+        for msg_id, (method, params) in MALFORMED_REQUESTS.items():
+            server.write(frame({"jsonrpc": "2.0", "id": msg_id, "method": method, "params": params}))
+        bad_change = {"textDocument": {"uri": "file:///bad-change.py"}, "contentChanges": 5}
+        server.write(frame({"jsonrpc": "2.0", "method": "textDocument/didChange", "params": bad_change}))
+        server.write(frame({"jsonrpc": "2.0", "id": "after", "method": "chorus/models", "params": {}}))
+        messages = messages_through(server, "after")
+        messages += server.messages_until(0.3)
+    finally:
+        stderr = server.close()
+    replies = {m["id"]: m for m in messages if "id" in m and "method" not in m}
+    for msg_id in MALFORMED_REQUESTS:
+        assert replies[msg_id]["error"]["code"] == INVALID_PARAMS, replies[msg_id]
+    assert "models" in replies["after"]["result"]
+    assert not any(hint in stderr for hint in SERVER_PATH_HINTS), stderr
+    client_log = [m["params"]["message"] for m in messages if m.get("method") == "window/logMessage"]
+    reported = {msg_id: (method, repr(msg_id)) for msg_id, (method, _params) in MALFORMED_REQUESTS.items()}
+    reported["bad-change"] = ("textDocument/didChange", "textDocument/didChange")
+    for method, mark in reported.values():
+        on_stderr = [line for line in stderr.splitlines() if mark in line]
+        on_client = [line for line in client_log if mark in line]
+        assert len(on_stderr) <= 1 and len(on_client) <= 1 and on_stderr + on_client, (mark, stderr)
+        assert all(method in line and "invalid params" in line for line in on_stderr + on_client)

@@ -15,7 +15,7 @@ from rich.markdown import Markdown
 
 from faces.cli.terminal import plain, say
 from orchestration.types.findings import Fix, MergedFinding, Severity
-from orchestration.types.requests import SourceDocument
+from orchestration.types.requests import SourceDocument, lsp_lines
 from orchestration.types.results import ExplainResult, ImplementResult, ModelStatus, ReviewResult
 
 SEVERITY_STYLE = {
@@ -30,7 +30,7 @@ def fix_diff(document: SourceDocument, fix: Fix) -> str:
     """A unified diff of what a fix changes."""
     old = document.lines
     first, last = fix.start_line, min(fix.end_line, len(old))
-    replaced = fix.replacement.splitlines()
+    replaced = lsp_lines(fix.replacement)
     new = old[: first - 1] + replaced + old[last:]
     diff = difflib.unified_diff(old, new, document.path, document.path, n=1, lineterm="")
     return "\n".join(diff)
@@ -39,7 +39,7 @@ def fix_diff(document: SourceDocument, fix: Fix) -> str:
 def code_diff(document: SourceDocument, new_text: str) -> str:
     """A unified diff between the document and a new version of it."""
     diff = difflib.unified_diff(
-        document.lines, new_text.splitlines(), document.path, document.path, n=1, lineterm=""
+        document.lines, lsp_lines(new_text), document.path, document.path, n=1, lineterm=""
     )
     return "\n".join(diff)
 

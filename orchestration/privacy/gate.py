@@ -99,9 +99,11 @@ def _inside(path: Path, root: Path) -> str | None:
 def _candidate_paths(path: str, workspace: Path | None) -> list[str]:
     """The forms of `path` globs are matched against: the path as named, then where it really leads.
 
-    The first is the path as the editor named it (relative to the workspace when inside it); the
-    second, when different, is its resolved target (symlinks followed; relative to the workspace
-    if inside, else absolute), so a link cannot carry an excluded file past a glob.
+    The first is the path as the editor named it (relative to the workspace when inside it); then,
+    when different, its resolved target (symlinks followed; relative to the workspace if inside,
+    else absolute), so a link cannot carry an excluded file past a glob. A relative path is
+    followed both from the workspace and from the working directory (where the command line
+    named it), since either may be what was meant.
     """
     if path.startswith("file:"):
         path = unquote(urlparse(path).path)
@@ -113,17 +115,19 @@ def _candidate_paths(path: str, workspace: Path | None) -> list[str]:
         forms.append(_inside(lexical, root) or lexical.as_posix())
     else:
         forms.append(candidate.as_posix().removeprefix("./"))
+    bases = [Path("/")] if candidate.is_absolute() else [base for base in (root, Path.cwd()) if base]
+    followed: list[tuple[Path, Path | None]] = []  # (a path it leads to, the root to show it from)
     try:
-        base = root if root is not None and not candidate.is_absolute() else Path.cwd()
-        target = (base / candidate).resolve()
         real_root = root.resolve() if root is not None else None
+        for base in bases:
+            lexical = Path(os.path.abspath(base / candidate))
+            followed += [(lexical, root), (lexical.resolve(), real_root)]
     except (OSError, RuntimeError):
         return forms
-    if target != Path(os.path.abspath(base / candidate)):  # A symlink on the way.
-        inside = _inside(target, real_root) if real_root is not None else None
-        resolved = inside or target.as_posix()
-        if resolved not in forms:
-            forms.append(resolved)
+    for where, within in followed:
+        form = (_inside(where, within) if within is not None else None) or where.as_posix()
+        if form not in forms:
+            forms.append(form)
     return forms
 
 

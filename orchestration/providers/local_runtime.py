@@ -153,8 +153,7 @@ def _spawn(model_path: Path, slots: int) -> LocalServer:
         f"--verbosity={_env_int('CHORUS_LOCAL_VERBOSITY', LOG_VERBOSITY)}",
     ]
     package_root = str(Path(__file__).resolve().parents[2])  # The folder holding `orchestration/`.
-    passed_on = {name: value for name, value in os.environ.items() if name.startswith(("CHORUS_", "XDG_"))}
-    environment = child_environment({**passed_on, API_KEY_VARIABLE: _api_key})
+    environment = child_environment({API_KEY_VARIABLE: _api_key})  # Its settings come as arguments.
     environment["PYTHONPATH"] = os.pathsep.join(filter(None, [package_root, environment.get("PYTHONPATH")]))
     started = time.perf_counter()
     try:
@@ -217,8 +216,13 @@ async def local_endpoint(model_id: str) -> tuple[str, str]:
 
 def local_server_running() -> bool:
     """Whether a local model server child is alive."""
+    return local_server_pid() is not None
+
+
+def local_server_pid() -> int | None:
+    """The process id of the live local model server child, or None when none runs."""
     server = _server
-    return server is not None and server.process.poll() is None
+    return server.process.pid if server is not None and server.process.poll() is None else None
 
 
 def stop_local_server() -> None:

@@ -46,6 +46,14 @@ LINE_BREAK = re.compile(r"\r\n|\r|\n")
 """The line terminators LSP recognizes (unlike str.splitlines, not \\x0c or \\u2028)."""
 
 
+def lsp_lines(text: str) -> list[str]:
+    """`text`'s lines without their line endings, split at `LINE_BREAK` only (as LSP counts lines)."""
+    lines = LINE_BREAK.split(text)
+    if lines and lines[-1] == "":
+        lines.pop()
+    return lines
+
+
 def language_for_path(path: str) -> str:
     """Guess a tree-sitter language name from a file name (`PLAIN_TEXT` when unknown)."""
     return LANGUAGE_BY_SUFFIX.get(PurePath(path).suffix.lower(), PLAIN_TEXT)
@@ -76,9 +84,7 @@ class SourceDocument(BaseModel):
         split = self._split
         if split is not None and split[0] is self.text:
             return split[1]
-        lines = LINE_BREAK.split(self.text)
-        if lines and lines[-1] == "":
-            lines.pop()
+        lines = lsp_lines(self.text)
         self._split = (self.text, lines)
         return lines
 

@@ -45,7 +45,7 @@ async def explain_range(
     token: types.ProgressToken | None,
 ) -> ExplainReply:
     """Explain the diagnostics on the lines `selection` touches; returns `{explanation, fixes, models}`."""
-    snapshot = ls.documents.snapshot(ls, uri)
+    snapshot = await ls.documents.snapshot_async(ls, uri)
     first, last = lines_within(snapshot.document, *selection_lines(selection))
     if not diagnostics:
         known = ls.documents.known(uri, first - 1, last - 1)

@@ -64,7 +64,7 @@ async def implement_at(
     ls: ChorusLanguageServer, uri: str, position: types.Position, token: types.ProgressToken | None
 ) -> ImplementReply:
     """Implement the stub at `position`; returns the candidates."""
-    snapshot = ls.documents.snapshot(ls, uri)
+    snapshot = await ls.documents.snapshot_async(ls, uri)
     line, _ = lines_within(snapshot.document, position.line + 1, position.line + 1)
     request = ImplementRequest(document=snapshot.document, line=line)
     run = DocumentRun(ls, snapshot, "implement", str(position.line + 1), token)

@@ -89,7 +89,7 @@ async def review_range(
     ls: ChorusLanguageServer, uri: str, selection: types.Range, token: types.ProgressToken | None
 ) -> ReviewReply:
     """Review the lines `selection` touches; returns `{diagnostics, models, ...}`."""
-    snapshot = ls.documents.snapshot(ls, uri)
+    snapshot = await ls.documents.snapshot_async(ls, uri)
     first, last = lines_within(snapshot.document, *selection_lines(selection))
     request = ReviewRequest(document=snapshot.document, start_line=first, end_line=last)
     published = PublishedReview(ls, snapshot)
