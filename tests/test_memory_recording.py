@@ -154,6 +154,26 @@ async def test_a_cancelled_run_ends_cancelled(
     assert isinstance(audit, list) and [row["outcome"] for row in audit] == ["cancelled"]
 
 
+async def test_a_cancelled_run_records_the_seats_that_had_finished_and_the_rest_cancelled(
+    model_server: FakeModelServer, store_path: Path, memory: StoreWriter
+) -> None:
+    model_server.script("fast", findings(OFF_BY_ONE), latency=0.05)
+    model_server.script("slow", findings(OFF_BY_ONE), latency=5)
+    config = with_store(make_config(model_server, ["fast", "slow"]), store_path)
+    with anyio.move_on_after(1.5):
+        await review_selection(ledger_request(), config, memory=memory)
+    assert memory.flush(10)
+    with Store.open(config.store) as store:
+        (run,) = store.history()
+        detail = store.show(run.run_id)
+    assert run.outcome == "cancelled" and detail is not None
+    seats = {seat.seat: seat for seat in detail.seats}
+    assert {name: seat.status for name, seat in seats.items()} == {"fast": "ok", "slow": "cancelled"}
+    fast = seats["fast"]
+    assert fast.tokens_in and fast.tokens_out and fast.latency_ms is not None  # What was spent is kept.
+    assert seats["slow"].error_class == "request cancelled" and seats["slow"].tokens_in is None
+
+
 async def test_without_a_memory_nothing_is_recorded_and_ids_are_none(model_server: FakeModelServer) -> None:
     model_server.script("claude", findings(OFF_BY_ONE))
     result = await review_selection(ledger_request(), make_config(model_server, ["claude"]))

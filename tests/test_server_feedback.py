@@ -7,6 +7,8 @@ second session in the same test reads the same store: that is the restart.
 
 from __future__ import annotations
 
+import functools
+import json
 import re
 from collections.abc import Sequence
 from pathlib import Path
@@ -15,6 +17,7 @@ from typing import Any
 import anyio
 from lsprotocol import types
 
+from tests.cli_runner import run_chorus
 from tests.fake_models import FakeModelServer
 from tests.lsp4ij_client import Editor, start_editor
 from tests.lsp_client import ChorusLauncher, ChorusTestClient, finding, review_answer, wait_until
@@ -60,9 +63,9 @@ def finding_id(diagnostic: types.Diagnostic) -> str:
     return found
 
 
-async def review_all(client: ChorusTestClient, uri: str) -> list[types.Diagnostic]:
-    """Review the whole document; the diagnostics published for it afterwards."""
-    answer = await client.review_selection(uri, 0, len(SOURCE.splitlines()))
+async def review_all(client: ChorusTestClient, uri: str, text: str = SOURCE) -> list[types.Diagnostic]:
+    """Review the whole document (`text`); the diagnostics published for it afterwards."""
+    answer = await client.review_selection(uri, 0, len(text.splitlines()))
     assert {m["status"] for m in answer["models"]} == {"ok"}, answer["models"]
     return list(client.diagnostics.get(uri, []))
 
@@ -89,15 +92,27 @@ async def model_rows(client: ChorusTestClient, **params: Any) -> dict[str, dict[
     return {row["model"]: row for row in reply["models"]}
 
 
-async def test_dismissed_finding_goes_at_once_stays_hidden_after_restart_and_returns_on_changed_code(
-    chorus: ChorusLauncher, model_server: FakeModelServer
+async def test_review_accept_one_fix_dismiss_another_then_the_cli_restart_and_changed_code(
+    chorus: ChorusLauncher, model_server: FakeModelServer, tmp_path: Path
 ) -> None:
+    """Issue 15's whole flow: the server records the review, the accepted fix and the dismissal; the
+    command line reads exactly those from the same store; a new server still hides the dismissed
+    finding on the same code and shows it again once that code changes."""
     script_panel(model_server)
     async with chorus(SEATS) as client:
         uri = client.open_document("app.py", SOURCE)
         published = await review_all(client, uri)
         [sql], [mean] = on_line(published, SQL_LINE), on_line(published, MEAN_LINE)
         assert finding_id(sql) != finding_id(mean)
+
+        fix = next(a for a in await actions_on(client, uri, sql) if a.title.startswith("Fix ("))
+        assert fix.edit is not None and fix.edit.changes is not None
+        [edit] = fix.edit.changes[uri]  # What an editor does: apply the edit, then run the command.
+        client.change_document(uri, edit.range.start.line, edit.range.end.line, edit.new_text)
+        assert (await execute(client, fix.command))["verdict"] == "accept"
+        lines = SOURCE.splitlines(keepends=True)
+        start, end = edit.range.start.line, edit.range.end.line
+        fixed = "".join(lines[:start]) + edit.new_text + "".join(lines[end:])
 
         actions = await actions_on(client, uri, mean)
         titles = [action.title for action in actions]
@@ -111,27 +126,46 @@ async def test_dismissed_finding_goes_at_once_stays_hidden_after_restart_and_ret
         reply = await execute(client, dismiss.command)
         assert reply["recorded"] and reply["suppressed"] and reply["hidden"] == 1, reply
         remaining = client.diagnostics[uri]  # Published before the reply: gone at once.
-        assert on_line(remaining, MEAN_LINE) == [] and len(on_line(remaining, SQL_LINE)) == 1
+        assert on_line(remaining, MEAN_LINE) == []
 
         rows = await model_rows(client)
         assert set(rows) == {"openai/claude", "openai/codex"}, rows
         for row in rows.values():
-            assert (row["calls"], row["merged"], row["dismissed"], row["accepted"]) == (1, 2, 1, 0), row
-            assert row["dismissal_rate"] == 0.5
+            assert (row["calls"], row["merged"], row["dismissed"], row["accepted"]) == (1, 2, 1, 1), row
+            assert row["dismissal_rate"] == row["acceptance_rate"] == 0.5
 
-    async with chorus(SEATS) as client:  # A new server on the same store.
-        uri = client.open_document("app.py", SOURCE)
-        published = await review_all(client, uri)
-        assert on_line(published, MEAN_LINE) == [], "the dismissed finding stays hidden on the same code"
-        assert len(on_line(published, SQL_LINE)) == 1
+    cli_stats = await cli_json(tmp_path, "stats", "--json")
+    for row in cli_stats["models"]:
+        assert (row["calls"], row["merged"], row["dismissed"], row["accepted"]) == (1, 2, 1, 1), row
+    [run] = (await cli_json(tmp_path, "history", "--json"))["runs"]
+    assert (run["task"], run["outcome"]) == ("review", "ok") and run["path"].endswith("app.py")
+    shown = await cli_json(tmp_path, "show", run["run_id"], "--json")
+    verdicts = {(event["finding_id"], event["verdict"]) for event in shown["feedback"]}
+    assert verdicts == {(finding_id(sql), "accept"), (finding_id(mean), "dismiss")}
 
-        client.change_document(uri, MEAN_LINE - 2, MEAN_LINE - 1, "def mean_plus_one(values):\n")
-        published = await review_all(client, uri)
-        assert len(on_line(published, MEAN_LINE)) == 1, "changed code: the finding is back"
+    mean_line = MEAN_LINE - (len(SOURCE.splitlines()) - len(fixed.splitlines()))  # Moved up by the fix.
+    for seat in SEATS:
+        model_server.script(seat, review_answer(finding(mean_line, "Off-by-one: the mean gets 1 added")))
+    async with chorus(SEATS) as client:  # A new server on the same store, the fixed file.
+        uri = client.open_document("app.py", fixed)
+        published = await review_all(client, uri, fixed)
+        assert on_line(published, mean_line) == [], "the dismissed finding stays hidden on the same code"
+
+        client.change_document(uri, mean_line - 2, mean_line - 1, "def mean_plus_one(values):\n")
+        published = await review_all(client, uri, fixed)
+        assert len(on_line(published, mean_line)) == 1, "changed code: the finding is back"
 
         history = await client.request("chorus/history", {"limit": 5})
         assert [run["task"] for run in history["runs"]] == ["review"] * 3
-        assert history["runs"][0]["path"].endswith("app.py")
+
+
+async def cli_json(cwd: Path, *args: str) -> dict[str, Any]:
+    """`chorus ARGS` (the command line, reading the store of this test's user data dir) as JSON."""
+    done = await anyio.to_thread.run_sync(functools.partial(run_chorus, *args, cwd=cwd))
+    assert done.returncode == 0, done.stderr
+    answer = json.loads(done.stdout)
+    assert isinstance(answer, dict)
+    return answer
 
 
 async def test_applying_a_fix_records_it_as_accepted(

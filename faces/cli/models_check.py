@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import anyio
 from rich.console import Console
 from rich.table import Table
 
 from faces.cli.terminal import say, shown
+from orchestration.memory.recorder import audit_without_run
+from orchestration.memory.writer import StoreWriter
 from orchestration.privacy.gate import PrivacyGate
 from orchestration.providers.chat import complete_chat, ensure_litellm
 from orchestration.types.config import ChorusConfig
@@ -17,13 +21,13 @@ PING = [{"role": "user", "content": "Reply with the single word OK."}]
 CHECK_TIMEOUT = 30.0
 
 
-async def check_model(name: str, config: ChorusConfig) -> ModelStatus:
-    """Send one tiny prompt to a seat; report whether and how fast it answered."""
+async def check_model(name: str, config: ChorusConfig, gate: PrivacyGate) -> ModelStatus:
+    """Send one tiny prompt to a seat through `gate`; report whether and how fast it answered."""
     seat = config.models[name]
     quick = seat.model_copy(update={"timeout": min(seat.timeout, CHECK_TIMEOUT), "max_tokens": 8})
     started = anyio.current_time()
     try:
-        await complete_chat(name, quick, PING, gate=PrivacyGate.without_file(config.policy))
+        await complete_chat(name, quick, PING, gate=gate)
     except ProviderError as error:
         state = "timeout" if error.kind == "timeout" else "error"
         return ModelStatus(name=name, model=seat.model, status=state, error=str(error))
@@ -31,13 +35,16 @@ async def check_model(name: str, config: ChorusConfig) -> ModelStatus:
     return ModelStatus(name=name, model=seat.model, status="ok", latency_ms=latency)
 
 
-async def check_models(config: ChorusConfig) -> list[ModelStatus]:
-    """Check every configured seat at once, in config order."""
+async def check_models(config: ChorusConfig, memory: StoreWriter | None = None) -> list[ModelStatus]:
+    """Check every configured seat at once, in config order; with `memory`, each call is in its audit."""
     await ensure_litellm()
     results: dict[str, ModelStatus] = {}
+    gate = PrivacyGate.without_file(config.policy)
+    if memory is not None:
+        gate = replace(gate, audit=audit_without_run(memory))
 
     async def check(name: str) -> None:
-        results[name] = await check_model(name, config)
+        results[name] = await check_model(name, config, gate)
 
     async with anyio.create_task_group() as group:
         for name in config.models:

@@ -56,7 +56,7 @@ from orchestration.privacy.gate import PrivacyGate
 from orchestration.types.config import ChorusConfig, ModelConfig, Task
 from orchestration.types.errors import ChorusError
 from orchestration.types.requests import Message, SourceDocument
-from orchestration.types.results import ModelStatus, PanelResult, ResultUpdate
+from orchestration.types.results import ModelStatus, PanelEvent, PanelResult, ResultUpdate, SeatFinished
 
 if TYPE_CHECKING:
     from orchestration.memory.writer import StoreWriter
@@ -128,6 +128,10 @@ class Pipeline(ABC, Generic[RequestT, AnswerT, ResultT]):
     memory: StoreWriter | None = None
     recorder: RunRecorder | None = field(default=None, init=False)
     """This run's recorder, once the request is past the gate (None without a usable memory)."""
+    finished: dict[str, ModelStatus] = field(default_factory=dict, init=False)
+    """Each seat that has finished (or was skipped), as reported: what a cancelled run records."""
+    asked: list[Seat] = field(default_factory=list, init=False)
+    """The seats asked this round (a cancelled run records those still working as cancelled)."""
 
     @classmethod
     async def answer(
@@ -238,6 +242,7 @@ class Pipeline(ABC, Generic[RequestT, AnswerT, ResultT]):
             result = await self.final_result(on_event)
         except anyio.get_cancelled_exc_class():
             if self.recorder is not None:
+                self.recorder.seats(self.seats_at_cancel())
                 self.recorder.end("cancelled")
             raise
         except BaseException as error:
@@ -249,6 +254,31 @@ class Pipeline(ABC, Generic[RequestT, AnswerT, ResultT]):
         if on_event is not None:
             await on_event(ResultUpdate(result=result))
         return result
+
+    def seats_at_cancel(self) -> list[ModelStatus]:
+        """Every seat as it stood when the run was cancelled: finished ones as reported, the rest cancelled.
+
+        A seat asked in chunks is one seat here (`ChunkSeat.base`), as it is everywhere else.
+        """
+        still_working: dict[str, ModelStatus] = {}
+        for seat in self.asked:
+            name = getattr(seat, "base", seat.name)
+            if name not in self.finished:
+                still_working[name] = ModelStatus(
+                    name=name, model=seat.config.model, status="cancelled", error="request cancelled"
+                )
+        return [*self.finished.values(), *still_working.values()]
+
+    def watching(self, on_event: EventHandler | None) -> EventHandler:
+        """`on_event` (when given) behind a watch that notes each finished seat in `finished`."""
+
+        async def watch(event: PanelEvent) -> None:
+            if isinstance(event, SeatFinished):
+                self.finished[event.status.name] = event.status
+            if on_event is not None:
+                await on_event(event)
+
+        return watch
 
     async def final_result(self, on_event: EventHandler | None) -> ResultT:
         """Open, ask, merge, arbitrate and restore; the final result, recorded (not yet reported)."""
@@ -263,12 +293,22 @@ class Pipeline(ABC, Generic[RequestT, AnswerT, ResultT]):
             return await self.restored(await self.identified(result, opened), opened)
 
         skipped = [*opened.skipped, *refused]
+        self.asked = seats
+        self.finished.update((status.name, status) for status in skipped)
         cache = (
             answer_cache(self.memory, self.config.cache, PROMPT_VERSION)
             if self.recorder is not None
             else None
         )
-        panel_round = PanelRound(seats, skipped, parse, self.json_schema, on_event, partial, cache)
+        panel_round = PanelRound(
+            seats,
+            skipped,
+            parse,
+            self.json_schema,
+            self.watching(on_event),
+            partial if on_event is not None else None,
+            cache,
+        )
         run = await self.ask(panel_round)
         result = await self.identified(await self.result(run, opened, final=True), opened)
         result = await self.restored(await self.arbitrated(result, run, opened), opened)
