@@ -227,3 +227,96 @@ def test_implement_and_explain_are_recorded(tmp_path: Path, model_server: FakeMo
     assert [run["path"].rsplit("/", 1)[-1] for run in runs] == ["app.ts", "window.py"]
     tasks = as_json(chorus(config, "stats", "--json", "--task", "implement"))["tasks"]
     assert isinstance(tasks, list) and [(t["task"], t["runs"]) for t in tasks] == [("implement", 1)]
+
+
+def test_a_model_check_is_in_the_audit_without_a_run(tmp_path: Path, model_server: FakeModelServer) -> None:
+    model_server.script("claude", "OK")
+    model_server.script("codex", status=401)
+    config = setup(tmp_path, model_server)
+    assert chorus(config, "models").returncode == 0
+    calls = as_json(chorus(config, "audit", "--json"))["calls"]
+    assert isinstance(calls, list)
+    received = {request.model for request in model_server.requests}
+    assert sorted(call["seat"] for call in calls) == ["claude", "codex"] and len(received) == 2
+    by_seat = {call["seat"]: call for call in calls}
+    assert by_seat["claude"]["outcome"] == "ok" and by_seat["codex"]["outcome"] != "ok"
+    assert all(call["path"] is None and call["run_id"] is None and call["bytes_sent"] > 0 for call in calls)
+    assert as_json(chorus(config, "history", "--json"))["runs"] == []
+
+
+def reviewed_and_judged(tmp_path: Path, server: FakeModelServer, extra: str = "") -> Path:
+    """claude reports the off-by-one, codex the vague name (each alone); the fix is accepted, the
+    name dismissed."""
+    server.script("claude", json.dumps({"findings": [OFF_BY_ONE]}))
+    server.script("codex", json.dumps({"findings": [STYLE]}))
+    config = setup(tmp_path, server)
+    if extra:
+        config.write_text(config.read_text(encoding="utf-8") + extra, encoding="utf-8")
+    review = chorus(config, "review", f"{LEDGER}:1-12", "--json")
+    assert review.returncode == 0, review.stderr
+    diagnostics = json.loads(review.stdout)["diagnostics"]
+    ids = {d["range"]["start"]["line"]: d["data"]["findingId"] for d in diagnostics}
+    assert chorus(config, "feedback", ids[7], "accept").returncode == 0
+    assert chorus(config, "feedback", ids[4], "dismiss").returncode == 0
+    return config
+
+
+def test_trust_scores_rank_accepted_fixes_above_dismissed_findings(
+    tmp_path: Path, model_server: FakeModelServer
+) -> None:
+    config = reviewed_and_judged(tmp_path, model_server)
+    scores = as_json(chorus(config, "trust-scores", "--json"))
+    models = scores["models"]
+    assert isinstance(models, list) and [m["model"] for m in models] == ["openai/claude", "openai/codex"]
+    claude, codex = models
+    assert (claude["events"], claude["verdicts"], codex["events"], codex["verdicts"]) == (2, 1, 2, 1)
+    assert claude["mean"] == pytest.approx(3 / 5.25, rel=1e-3)  # Beta(2 + 1, 2 + 0.25): accepted, alone
+    assert codex["mean"] == pytest.approx(2 / 5.25, rel=1e-3)  # Beta(2, 2 + 1 + 0.25): dismissed, alone
+    assert claude["low"] < claude["mean"] < claude["high"] and claude["task"] is None
+    cells = {(s["model"], s["task"], s["category"]) for s in scores["scores"]}  # type: ignore[union-attr]
+    assert cells == {("openai/claude", "review", "bug"), ("openai/codex", "review", "style")}
+    table = chorus(config, "trust-scores")
+    assert table.returncode == 0, table.stderr
+    assert "90% interval" in table.stdout and table.stdout.index("openai/claude") < table.stdout.index(
+        "openai/codex"
+    )
+    stats = as_json(chorus(config, "stats", "--json"))
+    trust = {m["model"]: m["trust"] for m in stats["models"]}  # type: ignore[union-attr]
+    assert set(trust["openai/claude"]) == {"mean", "low", "high", "events", "verdicts"}
+    assert trust["openai/claude"]["mean"] > trust["openai/codex"]["mean"]
+    text = chorus(config, "stats")
+    assert text.returncode == 0 and "trust" in text.stdout and "2 events" in text.stdout
+
+
+def test_learning_off_shows_no_trust(tmp_path: Path, model_server: FakeModelServer) -> None:
+    config = reviewed_and_judged(tmp_path, model_server, "\n[learning]\nenabled = false\n")
+    off = chorus(config, "trust-scores")
+    assert off.returncode == 0, off.stderr
+    assert off.stdout.strip().splitlines() == [
+        "Learning is turned off ([learning] enabled = false): no trust scores."
+    ]
+    assert as_json(chorus(config, "trust-scores", "--json")) == {"enabled": False, "models": [], "scores": []}
+    stats = as_json(chorus(config, "stats", "--json"))
+    assert all("trust" not in model for model in stats["models"])  # type: ignore[union-attr]
+    text = chorus(config, "stats")
+    assert text.returncode == 0 and "openai/claude" in text.stdout and "trust" not in text.stdout
+
+
+def test_hostile_model_ids_in_trust_scores_are_literal(tmp_path: Path, model_server: FakeModelServer) -> None:
+    model_server.script("*", json.dumps({"findings": [OFF_BY_ONE]}))
+    hostile = "openai/[bold]evil[/bold]:smile:\\u001b]0;pwned-title\\u0007"
+    config = tmp_path / "chorus.toml"
+    config.write_text(
+        f'[models.evil]\nmodel = "{hostile}"\napi_base = "{model_server.base_url}"\ntimeout = 5\n'
+        f'api_key_env = "CHORUS_TEST_KEY"\n[store]\npath = "{tmp_path / "memory" / "chorus.db"}"\n',
+        encoding="utf-8",
+    )
+    review = chorus(config, "review", f"{LEDGER}:1-12", "--json")
+    assert review.returncode == 0, review.stderr
+    finding_id = json.loads(review.stdout)["diagnostics"][0]["data"]["findingId"]
+    assert chorus(config, "feedback", finding_id, "useful").returncode == 0
+    for args in (["trust-scores"], ["stats"]):
+        shown = chorus(config, *args)
+        assert shown.returncode == 0, shown.stderr
+        assert not CONTROL.findall(shown.stdout) and "pwned-title" not in shown.stdout
+        assert "[bold]evil[/bold]:smile:" in shown.stdout

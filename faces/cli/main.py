@@ -71,8 +71,11 @@ def git_root(folder: Path) -> Path | None:
 
 
 def workspace_root(start: Path, cwd: Path) -> Path:
-    """Where the config search stops: the git root holding `start`, else the cwd holding it, else `start`."""
-    start, cwd = start.resolve(), cwd.resolve()
+    """Where the config search stops: the git root holding `start`, else the cwd holding it, else `start`.
+
+    `start` is taken as named (a symlinked folder is where the link is, not where it leads), so a
+    link cannot move the workspace, and with it what the exclude globs are matched from."""
+    start, cwd = Path(os.path.abspath(start)), Path(os.path.abspath(cwd))
     found = git_root(start)
     if found is not None:
         return found
@@ -109,6 +112,10 @@ def build_parser() -> argparse.ArgumentParser:
     action.add_argument("--list", action="store_true", help="list trusted workspaces")
     action.add_argument("--revoke", action="store_true", help="stop trusting DIR")
     add_memory_parsers(sub, common)
+    mcp = sub.add_parser("mcp", help="serve Chorus to coding agents over MCP (stdio; see docs/mcp.md)")
+    mcp.add_argument("--config", type=Path, help="a chorus.toml (or pyproject.toml) for every tool call")
+    mcp.add_argument("--workspace", type=Path, help="workspace root (default: where chorus.toml is)")
+    mcp.add_argument("--http", metavar="HOST:PORT", help="streamable HTTP on loopback (127.0.0.1:PORT)")
     serve = sub.add_parser("serve", help="run the language server on stdio (the `server` package)")
     serve.add_argument("--tcp", metavar="HOST:PORT", help="listen on TCP instead of stdio (debugging)")
     return parser
@@ -164,7 +171,7 @@ class ProgressPrinter:
 async def run_task(args: argparse.Namespace, out: Console, err: Console) -> int:
     """Carry out review / implement / explain, record it in the memory, and print the result."""
     target = Target.parse(args.target)
-    config, workspace, notice = resolve(args, target.path.resolve().parent, err)
+    config, workspace, notice = resolve(args, target.path.absolute().parent, err)
     if args.no_cache:
         config = config.model_copy(update={"cache": config.cache.model_copy(update={"enabled": False})})
     document = target.read(config.policy.max_file_bytes)
@@ -222,10 +229,13 @@ async def run_models(args: argparse.Namespace, out: Console, err: Console) -> in
     config, _workspace, notice = resolve(args, Path.cwd(), err)
     statuses = None
     if not args.no_check:
+        memory = open_memory(config, err)
         try:
-            statuses = await check_models(config)
+            statuses = await check_models(config, memory)
         finally:
             await close_clients()
+            if memory is not None:
+                await anyio.to_thread.run_sync(memory.close)
     if args.json:
         payload = {
             "notice": notice,
@@ -252,6 +262,10 @@ def run_cli(argv: list[str], parser: argparse.ArgumentParser | None = None) -> i
     try:
         if args.command == "trust":
             return run_trust(args, out)
+        if args.command == "mcp":
+            from faces.mcp.server import run_mcp
+
+            return run_mcp(args)
         if args.command == "models":
             return anyio.run(run_models, args, out, err)
         if args.command in MEMORY_COMMANDS:

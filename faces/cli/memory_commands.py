@@ -1,25 +1,24 @@
 """The memory from the command line: `chorus stats`, `history`, `show`, `audit`, `feedback`,
-`suppressions` and `store prune|export|path`.
+`suppressions`, `trust-scores` and `store prune|export|path`.
 
 Each command opens the store the loaded config names (`[store]`: the SQLite file, or a PostgreSQL
 URL) on this thread, reads or writes it, and closes it. A store that is turned off, unreadable or
 too new, a bad `--since`, or a run id that is not there is one line on stderr and exit 2. With
 `--json` the data is printed as JSON (the same fields as the typed records of
-`orchestration.memory.records` and `orchestration.memory.stats`); otherwise as tables
-(`faces.cli.memory_report`).
+`orchestration.memory.records`, `orchestration.memory.stats` and `orchestration.learning.trust`);
+otherwise as tables (`faces.cli.memory_report`). With `[learning] enabled = false`, `trust-scores`
+says so in one line and `stats` shows no trust.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import logging
 import re
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
-from typing import Final
+from typing import Final, cast
 
 from rich.console import Console
 
@@ -29,12 +28,15 @@ from faces.cli.memory_report import (
     render_run,
     render_stats,
     render_suppressions,
+    render_trust,
 )
 from faces.cli.stats_chart import ChartUnavailable, write_chart
 from faces.cli.terminal import say
+from orchestration.learning.trust import TrustReport, model_weights, trust_scores
+from orchestration.memory import opening
 from orchestration.memory.engine import store_location
 from orchestration.memory.errors import StoreError
-from orchestration.memory.records import Verdict
+from orchestration.memory.records import JSONValue, Verdict
 from orchestration.memory.settings import StoreConfig
 from orchestration.memory.stats import audit_entries, model_stats, to_json
 from orchestration.memory.store import Store
@@ -42,7 +44,9 @@ from orchestration.memory.writer import StoreWriter
 from orchestration.types.config import ChorusConfig
 from orchestration.types.errors import InputError
 
-MEMORY_COMMANDS: Final = frozenset({"stats", "history", "show", "audit", "feedback", "suppressions", "store"})
+MEMORY_COMMANDS: Final = frozenset(
+    {"stats", "history", "show", "audit", "feedback", "suppressions", "store", "trust-scores"}
+)
 UNITS: Final = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 7 * 86400.0}
 SINCE = re.compile(r"^\s*(?P<count>\d+(?:\.\d+)?)\s*(?P<unit>[smhdw])\s*$")
 EXIT_OK, EXIT_USAGE = 0, 2
@@ -86,6 +90,11 @@ def add_memory_parsers(
     feedback.add_argument("verdict", choices=["accept", "dismiss", "useful"])
     suppressions = sub.add_parser("suppressions", parents=[common], help="findings hidden on unchanged code")
     suppressions.add_argument("--clear", action="store_true", help="show them all again")
+    trust = sub.add_parser(
+        "trust-scores", parents=[common], help="how far each model's findings can be trusted, learnt"
+    )
+    trust.add_argument("--since", default="all", help="window, e.g. 90d, 2w, or all (default all)")
+    trust.add_argument("--task", choices=["review", "implement", "explain"], help="only runs of this task")
     store = sub.add_parser("store", parents=[common], help="the store itself: prune, export, path")
     store.add_argument("action", choices=["prune", "export", "path"])
 
@@ -95,46 +104,21 @@ def print_json(payload: object) -> None:
     sys.stdout.write(json.dumps(payload, indent=2) + "\n")
 
 
-@contextmanager
-def opened(config: StoreConfig) -> Iterator[Store]:
-    """The store, open for one command (StoreError: off, unreadable, too new)."""
-    store = Store.open(config)
-    try:
-        yield store
-    finally:
-        store.close()
-
-
-def quiet_store_log() -> None:
-    """The writer logs its one warning too (to stderr, having no handler here); the CLI prints it itself."""
-    store_log = logging.getLogger("chorus.store")
-    if not store_log.handlers:
-        store_log.addHandler(logging.NullHandler())
-
-
 def open_memory(config: ChorusConfig, err: Console) -> StoreWriter | None:
     """The writer a review, implement or explain records its run through (None with the store off).
 
-    A store that cannot be opened or written is one warning on stderr; the request goes on."""
-    if not config.store.enabled:
-        return None
-    quiet_store_log()
-    warned: list[str] = []
-
-    def warn(message: str) -> None:
-        if not warned:
-            warned.append(message)
-            say(
-                err, "[bold yellow]chorus:[/] the store is unavailable, this run is not recorded: {}", message
-            )
-
-    return StoreWriter(config.store, on_warning=warn)
+    A store that cannot be opened or written is one warning on stderr (`orchestration.memory.opening`);
+    the request goes on."""
+    return opening.open_memory(config, lambda warning: say(err, "[bold yellow]chorus:[/] {}", warning))
 
 
 def run_memory(args: argparse.Namespace, out: Console, err: Console, config: ChorusConfig) -> int:
     """Carry out one memory command."""
+    if args.command == "stats":
+        return run_stats(args, out, err, config)
+    if args.command == "trust-scores":
+        return run_trust_scores(args, out, err, config)
     handlers: dict[str, Callable[[argparse.Namespace, Console, Console, StoreConfig], int]] = {
-        "stats": run_stats,
         "history": run_history,
         "show": run_show,
         "audit": run_audit,
@@ -145,15 +129,25 @@ def run_memory(args: argparse.Namespace, out: Console, err: Console, config: Cho
     return handlers[args.command](args, out, err, config.store)
 
 
-def run_stats(args: argparse.Namespace, out: Console, err: Console, config: StoreConfig) -> int:
-    """`chorus stats [--since 30d] [--task T] [--json] [--chart FILE.png]`."""
+def read_trust(store: Store, config: ChorusConfig, since_s: float | None, task: str | None) -> TrustReport:
+    """The trust scores under the config's learning settings, priors (seat weights) and agreement."""
+    return trust_scores(
+        store, config.learning, weights=model_weights(config.models),
+        min_agreement=config.policy.min_agreement, since_s=since_s, task=task,
+    )  # fmt: skip
+
+
+def run_stats(args: argparse.Namespace, out: Console, err: Console, config: ChorusConfig) -> int:
+    """`chorus stats [--since 30d] [--task T] [--json] [--chart FILE.png]`: with learning on, each
+    model's trust over the same window (`trust` in JSON: mean, low, high, events, verdicts)."""
     since_s = parse_since(args.since)
-    with opened(config) as store:
+    with Store.open(config.store) as store:
         report = model_stats(store, since_s=since_s, task=args.task)
+        trust = read_trust(store, config, since_s, args.task) if config.learning.enabled else None
     if args.json:
-        print_json(report.to_json())
+        print_json(report.to_json() if trust is None else with_trust(report.to_json(), trust))
     else:
-        render_stats(out, report)
+        render_stats(out, report, trust)
     if args.chart is not None:
         try:
             drawn = write_chart(report, args.chart)
@@ -164,11 +158,36 @@ def run_stats(args: argparse.Namespace, out: Console, err: Console, config: Stor
     return EXIT_OK
 
 
+def with_trust(data: dict[str, JSONValue], trust: TrustReport) -> dict[str, JSONValue]:
+    """Stats JSON with each model's `trust` (mean, low, high, events, verdicts) added."""
+    rows = cast(list[dict[str, JSONValue]], data["models"])
+    models: list[JSONValue] = [{**row, "trust": trust.for_model(str(row["model"])).summary()} for row in rows]
+    return {**data, "models": models}
+
+
+def run_trust_scores(args: argparse.Namespace, out: Console, _err: Console, config: ChorusConfig) -> int:
+    """`chorus trust-scores [--since all] [--task T] [--json]`: each model's learnt trust."""
+    since_s = parse_since(args.since)
+    if not config.learning.enabled:
+        if args.json:
+            print_json({"enabled": False, "models": [], "scores": []})
+        else:
+            say(out, "Learning is turned off ({} enabled = false): no trust scores.", "[learning]")
+        return EXIT_OK
+    with Store.open(config.store) as store:
+        report = read_trust(store, config, since_s, args.task)
+    if args.json:
+        print_json(report.to_json())
+    else:
+        render_trust(out, report)
+    return EXIT_OK
+
+
 def run_history(args: argparse.Namespace, out: Console, _err: Console, config: StoreConfig) -> int:
     """`chorus history [--limit 20] [--json]`."""
     if args.limit < 1:
         raise InputError(f"--limit must be at least 1, not {args.limit}")
-    with opened(config) as store:
+    with Store.open(config) as store:
         runs = store.history(args.limit)
     if args.json:
         print_json({"runs": to_json(runs)})
@@ -179,7 +198,7 @@ def run_history(args: argparse.Namespace, out: Console, _err: Console, config: S
 
 def run_show(args: argparse.Namespace, out: Console, _err: Console, config: StoreConfig) -> int:
     """`chorus show RUN_ID [--json]`."""
-    with opened(config) as store:
+    with Store.open(config) as store:
         detail = store.show(args.run_id)
     if detail is None:
         raise InputError(
@@ -195,7 +214,7 @@ def run_show(args: argparse.Namespace, out: Console, _err: Console, config: Stor
 def run_audit(args: argparse.Namespace, out: Console, _err: Console, config: StoreConfig) -> int:
     """`chorus audit [--since 7d] [--model X] [--json]`."""
     since_s = parse_since(args.since)
-    with opened(config) as store:
+    with Store.open(config) as store:
         entries = audit_entries(store, since_s=since_s, model=args.model)
     if args.json:
         print_json({"calls": to_json(entries)})
@@ -208,11 +227,11 @@ def run_feedback(args: argparse.Namespace, out: Console, err: Console, config: S
     """`chorus feedback FINDING_ID accept|dismiss|useful`: the finding must be in the store."""
     from orchestration.memory.feedback import record_verdict
 
-    with opened(config) as store:
+    with Store.open(config) as store:
         if store.finding(args.finding_id) is None:
             raise InputError(f"no finding {args.finding_id!r} in the store (see `chorus show RUN_ID`)")
     warnings: list[str] = []
-    quiet_store_log()
+    opening.quiet_store_log()
     memory = StoreWriter(config, on_warning=warnings.append)
     try:
         verdict: Verdict = args.verdict
@@ -241,7 +260,7 @@ def run_feedback(args: argparse.Namespace, out: Console, err: Console, config: S
 
 def run_suppressions(args: argparse.Namespace, out: Console, _err: Console, config: StoreConfig) -> int:
     """`chorus suppressions [--clear] [--json]`."""
-    with opened(config) as store:
+    with Store.open(config) as store:
         entries = store.suppressions()
         if args.clear:
             store.clear_suppressions()
@@ -264,7 +283,7 @@ def run_store(args: argparse.Namespace, out: Console, _err: Console, config: Sto
         else:
             say(out, "{}{}", location, "" if config.enabled else " (turned off: [store] enabled = false)")
         return EXIT_OK
-    with opened(config) as store:
+    with Store.open(config) as store:
         if args.action == "export":
             print_json(store.export())
             return EXIT_OK

@@ -1,4 +1,5 @@
-"""The memory's reports in the terminal: stats, history, one run in full, the audit log, suppressions.
+"""The memory's reports in the terminal: stats, history, one run in full, the audit log, suppressions,
+trust scores.
 
 Tables are Rich tables whose every cell is a `Text` of `faces.cli.terminal.plain(value)`: model
 text, paths, hosts and notices come from outside (a model, a proxy, a config) and are shown
@@ -15,6 +16,7 @@ from rich.table import Table
 from rich.text import Text
 
 from faces.cli.terminal import plain, say
+from orchestration.learning.trust import TrustEstimate, TrustReport
 from orchestration.memory.records import AuditRecord, RunDetail, RunSummary, SeatCall, Suppression
 from orchestration.memory.stats import StatsReport
 
@@ -90,8 +92,13 @@ def print_table(
         console.width = width
 
 
-def render_stats(console: Console, report: StatsReport) -> None:
-    """Per model, then per task."""
+def trust_cell(estimate: TrustEstimate) -> str:
+    """'0.72 (0.55-0.86), 12 events': the mean, its 90% credible interval, what it rests on."""
+    return f"{estimate.mean:.2f} ({estimate.low:.2f}-{estimate.high:.2f}), {estimate.events} events"
+
+
+def render_stats(console: Console, report: StatsReport, trust: TrustReport | None = None) -> None:
+    """Per model (with a trust column when `trust` is given), then per task."""
     span = f"since {when(report.since)}" if report.since is not None else "all runs"
     task = f", task {report.task}" if report.task else ""
     if not report.models and not report.tasks:
@@ -99,7 +106,7 @@ def render_stats(console: Console, report: StatsReport) -> None:
         return
     header = [
         "model", "calls", "answered", "errors", "timeouts", "p50", "p95", "tokens in/out", "cost",
-        "agreement", "accepted", "dismissed", "cached",
+        "agreement", "accepted", "dismissed", "cached", *(["trust"] if trust is not None else []),
     ]  # fmt: skip
     rows = [
         [
@@ -116,6 +123,7 @@ def render_stats(console: Console, report: StatsReport) -> None:
             f"{m.accepted} ({percent(m.acceptance_rate)})",
             f"{m.dismissed} ({percent(m.dismissal_rate)})",
             percent(m.cached_share),
+            *([trust_cell(trust.for_model(m.model))] if trust is not None else []),
         ]
         for m in report.models
     ]
@@ -280,3 +288,28 @@ def render_suppressions(console: Console, entries: Sequence[Suppression]) -> Non
         for s in entries
     ]
     print_table(console, None, header, rows)
+
+
+def render_trust(console: Console, report: TrustReport) -> None:
+    """Each model's trust (best first), then its scores per task and category."""
+    span = f"since {when(report.since)}" if report.since is not None else "all runs"
+    task = f", task {report.task}" if report.task else ""
+    if not report.models:
+        say(console, "No verdicts or agreement recorded yet ({}{}).", span, task)
+        return
+    header = ["model", "task", "category", "mean", "90% interval", "events", "verdicts"]
+    rows = [
+        [
+            e.model,
+            e.task or "all",
+            e.category or "all",
+            f"{e.mean:.2f}",
+            f"{e.low:.2f}-{e.high:.2f}",
+            e.events,
+            e.verdicts,
+        ]
+        for model in report.models
+        for e in (model, *(score for score in report.scores if score.model == model.model))
+    ]
+    title = f"Trust, {span}{task} (half-life {report.half_life_days:g} days)"
+    print_table(console, title, header, rows)

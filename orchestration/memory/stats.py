@@ -133,7 +133,8 @@ def to_json(value: object) -> JSONValue:
 
 
 @contextmanager
-def _reading(store: Store) -> Iterator[Connection]:
+def reading(store: Store) -> Iterator[Connection]:
+    """One read-only transaction; every database failure is a one-line `StoreError`."""
     try:
         with store.engine.connect() as connection, connection.begin():
             yield connection
@@ -360,7 +361,7 @@ def model_stats(
     now = time.time() if now is None else now
     since = None if since_s is None else now - since_s
     window = _Window(since, task)
-    with _reading(store) as connection:
+    with reading(store) as connection:
         models = _model_rows(connection, window)
         tasks = _task_rows(connection, window, sum(model.cost_usd for model in models))
     return StatsReport(since=since, task=task, generated_at=now, models=models, tasks=tasks)
@@ -385,7 +386,7 @@ def audit_entries(
         query = query.where(audit.c.at >= (time.time() if now is None else now) - since_s)
     if model is not None:
         query = query.where(or_(audit.c.model == model, audit.c.seat == model))
-    with _reading(store) as connection:
+    with reading(store) as connection:
         return [_audit_record(row) for row in connection.execute(query)]
 
 

@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from orchestration.learning.settings import LearningConfig
 from orchestration.memory.settings import CacheConfig, StoreConfig
 from orchestration.privacy import trust
 
@@ -166,6 +167,10 @@ class ChorusConfig(BaseModel):
     cache: CacheConfig = Field(
         default_factory=CacheConfig,
         description="Reuse a seat's answer to the same prompt (`cache = false` turns it off).",
+    )
+    learning: LearningConfig = Field(
+        default_factory=LearningConfig,
+        description="Trust in each model, learnt from verdicts and agreement (`chorus trust-scores`).",
     )
 
     @model_validator(mode="after")
