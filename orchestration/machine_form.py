@@ -251,15 +251,28 @@ def ranked_fix_form(ranked: RankedFix, document: SourceDocument) -> FixForm:
     return {**fix_text_edit(ranked.fix, document), "votes": ranked.votes, "models": ranked.models}
 
 
+def agreement_words(finding: MergedFinding) -> str:
+    """`2/3 models`, or with weighted voting `2/3 models · 81%`: how reports in words name the agreement."""
+    weighted = f" · {finding.confidence:.0%}" if finding.confidence is not None else ""
+    return f"{finding.votes}/{finding.panel} models{weighted}"
+
+
+def agreement_label(finding: MergedFinding) -> str:
+    """`[2/3]`, or with weighted voting `[2/3 · 81%]` (the finding's confidence)."""
+    if finding.confidence is None:
+        return f"[{finding.votes}/{finding.panel}]"
+    return f"[{finding.votes}/{finding.panel} · {finding.confidence:.0%}]"
+
+
 def finding_diagnostic(finding: MergedFinding, document: SourceDocument, uri: str = "") -> DiagnosticForm:
-    """An LSP Diagnostic for one merged finding; the message leads with the agreement count."""
+    """An LSP Diagnostic for one merged finding; the message leads with the agreement (`agreement_label`)."""
     where = line_range(document, finding.start_line, finding.end_line)
     return {
         "range": where,
         "severity": finding.severity.lsp_value,
         "source": "chorus",
         "code": finding.category.value,
-        "message": f"[{finding.votes}/{finding.panel}] {finding.message}",
+        "message": f"{agreement_label(finding)} {finding.message}",
         "data": {
             "votes": finding.votes,
             "panel": finding.panel,

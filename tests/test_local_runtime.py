@@ -190,7 +190,8 @@ async def test_a_panel_mixing_the_local_seat_and_a_cloud_seat_reviews_code(
     statuses = {status.name: status for status in result.models}
     assert statuses["cloud"].status == "ok"
     assert statuses["local"].status == "ok", statuses["local"].error  # Answered, and its JSON parsed.
-    assert any(finding.start_line == 5 for finding in result.findings)
+    # Line 5's division is flagged (merged with the local seat's, its span may start a line earlier).
+    assert any(finding.start_line <= 5 <= finding.end_line for finding in result.findings)
     (request,) = model_server.requests_for("cloud")
     assert "total / len(values)" in request.messages[-1]["content"]
 

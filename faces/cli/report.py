@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.markdown import Markdown
 
 from faces.cli.terminal import plain, say
+from orchestration.machine_form import agreement_words
 from orchestration.types.findings import Fix, MergedFinding, Severity
 from orchestration.types.requests import SourceDocument, lsp_lines
 from orchestration.types.results import ExplainResult, ImplementResult, ModelStatus, ReviewResult
@@ -68,7 +69,7 @@ def render_models(console: Console, models: list[ModelStatus], arbiter: ModelSta
 def render_finding(console: Console, finding: MergedFinding, document: SourceDocument) -> None:
     """The linter line for one merged finding, each seat's words and its top fix."""
     style = SEVERITY_STYLE[finding.severity]
-    agreement = f"[{finding.votes}/{finding.panel} models]"
+    agreement = f"[{agreement_words(finding)}]"
     verdict = f" (arbiter: {finding.arbiter_verdict})" if finding.arbiter_verdict else ""
     say(
         console,

@@ -22,6 +22,7 @@ from faces.cli.targets import Target, check_lines, task_request
 from faces.mcp.setup import Resolved, ServeOptions, ToolRefusal, file_path, one_line, resolve
 from orchestration.machine_form import (
     MachineForm,
+    agreement_words,
     explain_machine_form,
     implement_machine_form,
     review_machine_form,
@@ -126,7 +127,7 @@ def summary(result: PanelResult, path: str) -> str:
         for finding in result.findings[:SUMMARY_FINDINGS]:
             ident = f" (finding {finding.finding_id})" if finding.finding_id else ""
             lines.append(
-                f"- line {finding.start_line}: {finding.severity} [{finding.votes}/{finding.panel} models] "
+                f"- line {finding.start_line}: {finding.severity} [{agreement_words(finding)}] "
                 f"{one_line(finding.message)}{ident}"
             )
     elif isinstance(result, ImplementResult):

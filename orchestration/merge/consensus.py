@@ -7,6 +7,15 @@ are weighted votes, the message is the heaviest seat's, each seat's own words ar
 `ModelOpinion`s, and the seats' proposed fixes are grouped and ranked
 (`orchestration.merge.fixes.rank_fixes`).
 
+Agreement is counted or weighted. Counted (the default): with 3+ seats, a finding fewer than
+`min_agreement` seats reported is downgraded to info. Weighted (`trust`, each seat's learnt trust
+in 0..1, `orchestration.learning.voting`): every seat's vote counts its trust instead of its
+weight, a cluster's score is the sum of its seats' trust, and with 3+ seats a finding is kept at
+its severity when its score reaches `min_agreement` × the panel's mean trust (so with equal trust
+the rule is the counted one), else downgraded to info. Its `confidence` is its score over the
+summed trust of every answering seat: 2 of 3 seats of trust 0.9 and 0.8 against 0.4 give
+1.7 / 2.1 = 81%.
+
 A merged finding covers the union of its members' lines (contiguous, since members are at
 most one line apart): the squiggle covers every line a seat pointed at. Merging is
 O(n log n): one sort of the findings, a sweep over them, one sort of the result.
@@ -42,6 +51,11 @@ _PRIORITY_ORDER = "security bug performance maintainability style".split()
 CATEGORY_PRIORITY: dict[Category, int] = {Category(name): rank for rank, name in enumerate(_PRIORITY_ORDER)}
 """Which category wins a tied weighted vote (the more consequential one)."""
 
+SCORE_TOLERANCE = 1e-9
+"""Rounding slack when a cluster's summed trust is compared with the score it needs."""
+UNKNOWN_TRUST = 0.5
+"""The trust of a seat that `trust` does not name (an unknown model's prior under weight 1)."""
+
 
 def merged_sort_key(finding: MergedFinding) -> tuple[Any, ...]:
     """The output order: line, then severity (most severe first), then most votes; the rest breaks ties."""
@@ -63,11 +77,25 @@ class _Panel:
     size: int
     """Seats that answered usably or reported findings: the denominator of votes."""
     weights: Mapping[str, float]
-    """Every seat's weight (1.0 unless the caller said otherwise)."""
+    """Every seat's weight (1.0 unless the caller said otherwise; its trust with weighted voting)."""
     uniform: bool
     """Whether all weights are equal (then members are ordered by seat name alone)."""
     min_agreement: int
     """With 3+ seats, fewer votes than this downgrade a finding to info."""
+    total_trust: float | None = None
+    """With weighted voting, the summed trust (the weights) of the panel's seats; None: votes are counted."""
+
+    def agreed(self, members: list[Entry]) -> tuple[bool, float | None]:
+        """Whether the members reach agreement, and their confidence (None when votes are counted).
+
+        Counted: `min_agreement` members. Weighted: their summed trust reaches `min_agreement` times
+        the panel's mean trust (less `SCORE_TOLERANCE`, so that equal trusts agree as counts do)."""
+        if self.total_trust is None:
+            return len(members) >= self.min_agreement, None
+        weights = self.weights
+        score = sum(weights[member.seat] for member in members)
+        needed = self.min_agreement * self.total_trust / self.size
+        return score >= needed - SCORE_TOLERANCE, round(score / self.total_trust, 4)
 
 
 _SEAT = attrgetter("seat")
@@ -115,8 +143,9 @@ def _merged_finding(cluster: Cluster, panel: _Panel) -> dict[str, object]:
 
     Severity and category are weighted votes over the members (ties go to the more severe,
     the more consequential); unanimous members keep the heaviest seat's message, otherwise
-    `_representative` picks it. With 3+ seats, fewer than `min_agreement` votes downgrade
-    the severity to info (hint stays hint).
+    `_representative` picks it. With 3+ seats, members that do not reach agreement
+    (`_Panel.agreed`: fewer than `min_agreement` votes, or with weighted voting too little
+    summed trust) downgrade the severity to info (hint stays hint).
 
     Lines, severities, categories and messages come from validated Findings (or win a vote among
     them), `models` are seat names, `votes` and `panel` counts, and `fixes` validated `RankedFix`es;
@@ -140,7 +169,8 @@ def _merged_finding(cluster: Cluster, panel: _Panel) -> dict[str, object]:
             severity = _vote_winner(severity_votes, SEVERITY_RANK)
             category = _vote_winner(category_votes, CATEGORY_PRIORITY)
             message = _representative(members, weights, severity, category)
-    if panel.size >= 3 and len(members) < panel.min_agreement and severity is not Severity.HINT:
+    agreed, confidence = panel.agreed(members)
+    if panel.size >= 3 and not agreed and severity is not Severity.HINT:
         severity = Severity.INFO
     proposals: dict[str, Fix] = {}
     for member in members:
@@ -170,6 +200,7 @@ def _merged_finding(cluster: Cluster, panel: _Panel) -> dict[str, object]:
         "fixes": rank_fixes(proposals, weights) if proposals else [],
         "arbiter_verdict": None,
         "finding_id": None,
+        "confidence": confidence,
     }
 
 
@@ -179,6 +210,7 @@ def merge_findings(
     answered: Sequence[str],
     weights: Mapping[str, float] | None = None,
     min_agreement: int = 2,
+    trust: Mapping[str, float] | None = None,
 ) -> list[MergedFinding]:
     """Merge each seat's findings into consensus findings, sorted by line, severity, then votes.
 
@@ -188,10 +220,21 @@ def merge_findings(
     votes never exceed panel. `weights` default to 1.0 per seat. With 3+ seats, a
     finding reported by fewer than `min_agreement` seats is kept at info severity
     (hint stays hint).
+
+    With `trust` (seat → learnt trust in 0..1; `UNKNOWN_TRUST` for a seat it does not name), votes
+    are weighted: trust replaces `weights`, agreement is the summed trust of a finding's seats
+    against `min_agreement` × the panel's mean trust, and each finding gets its `confidence`
+    (see the module docstring).
     """
     seats = set(answered) | {seat for seat, items in findings.items() if items}
-    seat_weights = {seat: (weights or {}).get(seat, 1.0) for seat in seats | set(findings)}
-    panel = _Panel(len(seats), seat_weights, len(set(seat_weights.values())) <= 1, min_agreement)
+    if trust is None:
+        seat_weights = {seat: (weights or {}).get(seat, 1.0) for seat in seats | set(findings)}
+        total_trust = None
+    else:
+        seat_weights = {seat: trust.get(seat, UNKNOWN_TRUST) for seat in seats | set(findings)}
+        total_trust = sum(seat_weights[seat] for seat in seats)
+    uniform = len(set(seat_weights.values())) <= 1
+    panel = _Panel(len(seats), seat_weights, uniform, min_agreement, total_trust)
     clusters = cluster_findings(sorted_entries(findings), panel.size)
     clusters.reverse()  # Merged in the order they were found (it breaks ties of `merged_sort_key`) ...
     fields = []

@@ -2,6 +2,7 @@
 
 For a review it rewrites each cluster's message from what every seat said, and may confirm
 or reject findings that only one seat reported (multi-vote findings are never overruled).
+With weighted voting it is also told each seat's learnt trust, as context for weighing their words.
 For an explanation it writes one text that says where the seats disagree.
 
 `ask_arbiter` runs one such step: through the same privacy gate as the seats, within what is left
@@ -37,6 +38,8 @@ T = TypeVar("T")
 
 CompleteChat = Callable[[list[Message]], Awaitable[str]]
 """Sends chat messages to the arbiter's seat and returns its answer text."""
+Trust = Mapping[str, float] | None
+"""Each seat's learnt trust, with weighted voting (`orchestration.learning.voting`); None: votes counted."""
 
 MIN_ARBITER_SECONDS: Final = 0.05
 """With less than this left before the deadline, the arbiter is not asked at all."""
@@ -91,19 +94,13 @@ _EXPLAIN_SYSTEM = (
 )
 
 _VERDICT_WORDS = {
-    "confirmed": "confirmed",
-    "confirm": "confirmed",
-    "real": "confirmed",
-    "valid": "confirmed",
-    "true": "confirmed",
-    "yes": "confirmed",
-    "rejected": "rejected",
-    "reject": "rejected",
-    "invalid": "rejected",
-    "false": "rejected",
-    "no": "rejected",
-    "falsepositive": "rejected",
+    **dict.fromkeys(("confirmed", "confirm", "real", "valid", "true", "yes"), "confirmed"),
+    **dict.fromkeys(("rejected", "reject", "invalid", "false", "no", "falsepositive"), "rejected"),
 }
+_TRUST_NOTE = (
+    "\n\nHow often each reviewer's findings have proven right so far (learnt from the user's verdicts "
+    "and the panel's agreement; weigh their words accordingly): "
+)
 _WHOLE_FENCE = re.compile(r"^\s*(`{3,}|~{3,})[\w-]*[ \t]*\n(?P<body>.*?)\n[ \t]*\1\s*$", re.DOTALL)
 
 
@@ -150,12 +147,16 @@ def describe_clusters(merged: Sequence[MergedFinding]) -> str:
     return "\n\n".join(blocks)
 
 
-def review_arbiter_messages(merged: Sequence[MergedFinding], code_excerpt: str) -> list[Message]:
-    """The chat sent to the arbiter for a review: numbered code, then the clusters."""
+def review_arbiter_messages(
+    merged: Sequence[MergedFinding], code_excerpt: str, trust: Trust = None
+) -> list[Message]:
+    """The chat sent to the arbiter for a review: numbered code, the clusters, each seat's `trust`."""
     user = (
         f"The code (line numbers left of the `|`):\n```\n{code_excerpt}\n```\n\n"
         f"The clusters:\n\n{describe_clusters(merged)}"
     )
+    if trust:
+        user += _TRUST_NOTE + ", ".join(f"{seat} {trust[seat]:.0%}" for seat in sorted(trust)) + "."
     return [{"role": "system", "content": _REVIEW_SYSTEM}, {"role": "user", "content": user}]
 
 
@@ -216,17 +217,18 @@ def apply_arbiter_answer(
 
 
 async def arbitrate_review(
-    merged: Sequence[MergedFinding], code_excerpt: str, complete: CompleteChat
+    merged: Sequence[MergedFinding], code_excerpt: str, complete: CompleteChat, *, trust: Trust = None
 ) -> list[MergedFinding]:
     """Ask the arbiter to word each merged finding and judge the single-vote ones.
 
-    `code_excerpt` is the reviewed code already numbered (`prompts.number_lines`). Returns
+    `code_excerpt` is the reviewed code already numbered (`prompts.number_lines`); `trust` (seat →
+    learnt trust, with weighted voting) is given to the arbiter as context. Returns
     new findings (the input is not modified), sorted like `merge_findings`. Raises
     `ProviderError` or `UnusableAnswer`; the caller then keeps `merged` as it was.
     """
     if not merged:
         return []
-    answer = await complete(review_arbiter_messages(merged, code_excerpt))
+    answer = await complete(review_arbiter_messages(merged, code_excerpt, trust))
     return apply_arbiter_answer(merged, parse_arbiter_answer(answer))
 
 

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from orchestration.answers.parsing import parse_review
 from orchestration.answers.prompts import REVIEW_SCHEMA, number_lines
+from orchestration.learning.voting import VotingRead
 from orchestration.memory.identity import Identified, conflicts, finding_record, identify
 from orchestration.memory.reads import Prefetch
 from orchestration.memory.recorder import RunRecorder
@@ -68,6 +69,9 @@ class ReviewPipeline(Pipeline[ReviewRequest, list[Finding], ReviewResult]):
     secret back or are withheld (`orchestration.privacy.roundtrip`). With a memory, each merged
     finding gets its stable `finding_id` and findings the user dismissed on the same code are left
     out (`orchestration.memory.identity`, `orchestration.memory.feedback`), partial results too.
+    With `policy.voting` "weighted" (or "auto" once a seat's trust rests on enough events) and
+    learning on, votes are weighted by the seats' trust, read from the memory as the request opens
+    (`orchestration.learning.voting`); the arbiter is told that trust.
     """
 
     task: ClassVar[Task] = "review"
@@ -83,6 +87,8 @@ class ReviewPipeline(Pipeline[ReviewRequest, list[Finding], ReviewResult]):
     """The fingerprints the user dismissed, read from the memory while the seats work."""
     hidden: int = field(default=0, init=False)
     """Findings of the final result left out because the user dismissed them."""
+    voting: VotingRead | None = field(default=None, init=False)
+    """The seats' trust, read from the memory while the seats work (None: votes are counted)."""
 
     def check(self) -> None:
         self.first, self.last = self.request.selection()
@@ -116,19 +122,36 @@ class ReviewPipeline(Pipeline[ReviewRequest, list[Finding], ReviewResult]):
         return await run_chunked_panel(panel_round, self.config)
 
     def merge(
-        self, answers: dict[str, list[Finding]], answered: list[str], weights: dict[str, float]
+        self,
+        answers: dict[str, list[Finding]],
+        answered: list[str],
+        weights: dict[str, float],
+        trust: dict[str, float] | None = None,
     ) -> list[MergedFinding]:
-        """The seats' findings merged into one voice (blocking; large merges run in a worker thread)."""
+        """The seats' findings merged into one voice (blocking; large merges run in a worker thread).
+
+        With `trust`, votes are weighted by it (`merge_findings`)."""
         return merge_findings(
-            answers, answered=answered, weights=weights, min_agreement=self.config.policy.min_agreement
+            answers,
+            answered=answered,
+            weights=weights,
+            min_agreement=self.config.policy.min_agreement,
+            trust=trust,
         )
 
     async def result(
         self, run: PanelRun[list[Finding]], opened: OpenedRequest, *, final: bool
     ) -> ReviewResult:
         size = sum(len(items) for items in run.answers.values())
+        trust = await self.voting.trust() if self.voting is not None else None
         findings = await off_loop(
-            self.merge, dict(run.answers), run.answered, opened.weights, size=size, threshold=OFF_LOOP_ITEMS
+            self.merge,
+            dict(run.answers),
+            run.answered,
+            opened.weights,
+            trust,
+            size=size,
+            threshold=OFF_LOOP_ITEMS,
         )
         return ReviewResult(
             path=self.request.document.path,
@@ -145,16 +168,18 @@ class ReviewPipeline(Pipeline[ReviewRequest, list[Finding], ReviewResult]):
         if not result.findings:
             return None
         findings, excerpt = result.findings, number_lines(opened.document.lines, self.first, self.last)
+        trust = self.voting.resolved if self.voting is not None else None
 
         def keep(arbitrated: list[MergedFinding] | None, status: ModelStatus | None) -> ReviewResult:
             return result.model_copy(update={"findings": arbitrated or findings, "arbiter": status})
 
-        return ArbiterStep(lambda complete: arbitrate_review(findings, excerpt, complete), keep)
+        return ArbiterStep(lambda complete: arbitrate_review(findings, excerpt, complete, trust=trust), keep)
 
     async def open(self) -> OpenedRequest:
         opened = await Pipeline.open(self)
         if self.recorder is not None:  # Read while the seats work: ready when their findings are.
             self.dismissed = Prefetch(self.memory, lambda store: store.suppressed_fingerprints(), None)
+            self.voting = VotingRead.start(self.memory, self.config, [name for name, _ in opened.asked])
         return opened
 
     async def identified(self, result: ReviewResult, opened: OpenedRequest) -> ReviewResult:

@@ -123,6 +123,12 @@ class PolicyConfig(BaseModel):
         ge=1,
         description="With 3+ seats, findings with fewer votes are kept at Information severity.",
     )
+    voting: Literal["count", "weighted", "auto"] = Field(
+        default="auto",
+        description="How votes count: 'count' one per seat; 'weighted' by each model's learnt trust "
+        "(min_agreement then applies to their sum); 'auto' weighted once a seat's model has "
+        "learning.min_events_for_weighted events.",
+    )
     quorum: int | None = Field(
         default=None, ge=1, description="Answers needed before stragglers get only `grace` more seconds."
     )

@@ -109,3 +109,11 @@ class MergedFinding(BaseModel):
             "when the run was not recorded."
         ),
     )
+    confidence: float | None = Field(
+        default=None,
+        exclude_if=lambda value: value is None,
+        description=(
+            "With weighted voting, the summed trust of the seats that reported it over that of every "
+            "answering seat (0..1); None (and left out of dumps) when votes were counted."
+        ),
+    )
