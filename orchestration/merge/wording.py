@@ -48,7 +48,8 @@ NO_KIND_STRETCH = 4.0 / 3.0
 
 _KIND_KEYWORDS = {  # "problem words | cue words"; "stem*" matches words starting so, "a_b" two in a row.
     "bounds": "off_one indexerror index_error indexoutofbounds out_range out_bounds outofrange past_end "
-    "past_last beyond_end too_far one_too one_past fencepost overrun* | bound bounds boundary empty "
+    "past_last beyond_end too_far one_too one_past fencepost overrun* adds_1 added_1 plus_one plus_1 "
+    "1_added one_added extra_one one_extra | bound bounds boundary empty "
     "last_index last_element last_iteration",
     "zero division": "zerodivisionerror zerodivision division_zero divide_zero divides_zero dividing_zero "
     "divided_zero divisor_zero zero_divisor zero_denominator divide_0 division_0 divisor_0 | empty divide "
