@@ -14,10 +14,9 @@ from dataclasses import dataclass
 from typing import Final
 
 from sqlalchemy import select
-from sqlalchemy.exc import SQLAlchemyError
 
 from orchestration.memory import schema
-from orchestration.memory.errors import StoreError, describe
+from orchestration.memory.stats import reading
 from orchestration.memory.store import Store
 
 RECALL_LIMIT: Final = 50
@@ -61,19 +60,14 @@ def recall_findings(
         .order_by(runs.c.started_at.desc(), findings.c.start_line, findings.c.id)
         .limit(limit)
     )  # fmt: skip
-    try:
-        with store.engine.connect() as connection, connection.begin():
-            rows = connection.execute(query).all()
-            ids = [str(row.id) for row in rows]
-            verdicts: dict[str, list[str]] = defaultdict(list)
-            if ids:
-                given = select(feedback.c.finding_id, feedback.c.verdict).where(
-                    feedback.c.finding_id.in_(ids)
-                )
-                for finding_id, verdict in connection.execute(given.order_by(feedback.c.at)):
-                    verdicts[str(finding_id)].append(str(verdict))
-    except (SQLAlchemyError, OSError) as error:
-        raise StoreError(f"the store at {store.location} failed: {describe(error)}") from error
+    with reading(store) as connection:
+        rows = connection.execute(query).all()
+        ids = [str(row.id) for row in rows]
+        verdicts: dict[str, list[str]] = defaultdict(list)
+        if ids:
+            given = select(feedback.c.finding_id, feedback.c.verdict).where(feedback.c.finding_id.in_(ids))
+            for finding_id, verdict in connection.execute(given.order_by(feedback.c.at)):
+                verdicts[str(finding_id)].append(str(verdict))
     return [
         RecalledFinding(
             finding_id=str(row.id),
