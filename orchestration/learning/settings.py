@@ -1,7 +1,7 @@
-"""`[learning]`: whether Chorus learns from verdicts, and how much each kind of evidence counts.
+"""`[learning]` and `[budget]`: what Chorus learns from verdicts, how it explores, what it may spend.
 
 Imports only pydantic so that `orchestration.types.config` can hang `LearningConfig` under
-`ChorusConfig.learning` without an import cycle.
+`ChorusConfig.learning` and `BudgetConfig` under `ChorusConfig.budget` without an import cycle.
 """
 
 from __future__ import annotations
@@ -38,5 +38,37 @@ class LearningConfig(BaseModel):
         description=(
             "Verdicts a model's trust must rest on before weighted voting may use it "
             "(read by automatic voting, not yet by anything else)."
+        ),
+    )
+    explore: float = Field(
+        default=0.05,
+        ge=0,
+        le=1,
+        description=(
+            "Share of automatically routed requests that add one seat from outside the top set, "
+            "so that every candidate's estimates stay fresh."
+        ),
+    )
+
+
+class BudgetConfig(BaseModel):
+    """`[budget]`: what the cloud seats may spend, in USD, from the memory's cost ledger (unset: no limit)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    per_request_usd: float | None = Field(
+        default=None, gt=0, description="What one request's seats may cost together (estimated beforehand)."
+    )
+    daily_usd: float | None = Field(default=None, gt=0, description="What all runs of a day (UTC) may cost.")
+    monthly_usd: float | None = Field(
+        default=None, gt=0, description="What all runs of a calendar month (UTC) may cost."
+    )
+    nearing: float = Field(
+        default=0.8,
+        gt=0,
+        le=1,
+        description=(
+            "Share of a limit from which the most expensive seats are dropped first, cheaper or local "
+            "seats taking their place; at the limit itself cloud seats are skipped and local seats serve."
         ),
     )

@@ -29,7 +29,7 @@ from orchestration.memory.reads import Prefetch, usable
 if TYPE_CHECKING:
     from orchestration.memory.store import Store
     from orchestration.memory.writer import StoreWriter
-    from orchestration.types.config import ChorusConfig
+    from orchestration.types.config import ChorusConfig, ModelConfig
 
 VOTING_TASK: Final = "review"
 """The task whose runs a seat's trust is read from (the only one that records findings)."""
@@ -48,7 +48,9 @@ def reads_trust(config: ChorusConfig) -> bool:
     return config.learning.enabled and config.policy.voting != "count"
 
 
-def read_seat_trust(store: Store, config: ChorusConfig, seats: Sequence[str]) -> SeatTrust:
+def read_seat_trust(
+    store: Store, config: ChorusConfig, seats: Sequence[tuple[str, ModelConfig]]
+) -> SeatTrust:
     """The trust of every seat in `seats` from the store (blocking; raises `StoreError`).
 
     Imports the trust's queries (and so SQLAlchemy) here, in the reader thread, not with the pipeline."""
@@ -61,7 +63,7 @@ def read_seat_trust(store: Store, config: ChorusConfig, seats: Sequence[str]) ->
         min_agreement=config.policy.min_agreement,
         task=VOTING_TASK,
     )
-    estimates = {seat: report.for_model(config.models[seat].model) for seat in seats}
+    estimates = {name: report.for_model(seat.label) for name, seat in seats}
     return SeatTrust(
         trust={seat: estimate.mean for seat, estimate in estimates.items()},
         events={seat: estimate.events for seat, estimate in estimates.items()},
@@ -91,7 +93,7 @@ class VotingRead:
 
     @classmethod
     def start(
-        cls, memory: StoreWriter | None, config: ChorusConfig, seats: Sequence[str]
+        cls, memory: StoreWriter | None, config: ChorusConfig, seats: Sequence[tuple[str, ModelConfig]]
     ) -> VotingRead | None:
         """Start reading the seats' trust; None when votes are counted anyway (no read is made)."""
         if not reads_trust(config) or not usable(memory) or not seats:

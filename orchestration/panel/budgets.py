@@ -144,7 +144,7 @@ async def admit_seats(
                 f"{name} was not asked: the prompt needs {tokens:,} tokens, over its budget of "
                 f"{budget:,}; {budget_advice(name)}"
             )
-            refused.append(ModelStatus.skipped(name, seat.model, reason))
+            refused.append(ModelStatus.skipped(name, seat.label, reason))
     if not admitted:
         raise InputError(refused[0].error or "the prompt is too large for every seat")
     return admitted, refused

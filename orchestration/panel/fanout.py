@@ -117,7 +117,7 @@ class _SeatRun:
         usage = self.usage
         status = ModelStatus(
             name=self.seat.name,
-            model=self.seat.config.model,
+            model=self.seat.config.label,
             status=state,
             latency_ms=latency,
             error=shown,

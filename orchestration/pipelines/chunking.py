@@ -260,7 +260,7 @@ async def plan_review_seats(
                 plans[key] = error
         plan = plans[key]
         if isinstance(plan, ChunkTooLarge):
-            refused.append(ModelStatus.skipped(name, seat.model, _too_large(name, request, plan, budget)))
+            refused.append(ModelStatus.skipped(name, seat.label, _too_large(name, request, plan, budget)))
             continue
         for start, end in plan:
             label = name if len(plan) == 1 else f"{name} [lines {start}-{end}]"

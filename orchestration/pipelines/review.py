@@ -179,7 +179,7 @@ class ReviewPipeline(Pipeline[ReviewRequest, list[Finding], ReviewResult]):
         opened = await Pipeline.open(self)
         if self.recorder is not None:  # Read while the seats work: ready when their findings are.
             self.dismissed = Prefetch(self.memory, lambda store: store.suppressed_fingerprints(), None)
-            self.voting = VotingRead.start(self.memory, self.config, [name for name, _ in opened.asked])
+            self.voting = VotingRead.start(self.memory, self.config, opened.asked)
         return opened
 
     async def identified(self, result: ReviewResult, opened: OpenedRequest) -> ReviewResult:

@@ -4,8 +4,9 @@
 
 1. `check` refuses what cannot be served before anything is opened (lines that do not exist, no stub);
 2. `open` passes the request through `panel.budgets.open_request` (file size, the privacy gate, the
-   redacted document), plans the task's seats through the gate (`panel.seats.plan_seats`) and loads
-   litellm (its one-time import is not the request's time, so the deadline starts after it);
+   redacted document), selects the task's seats (`panel.selection.select_seats`: the panel or
+   automatic routing, the circuit breaker, the gate, the budget) and loads litellm (its one-time
+   import is not the request's time, so the deadline starts after it);
 3. `seat` says what every admitted seat is asked (`seats_asked_alike`: one prompt for all, a seat
    whose budget cannot hold it skipped);
 4. `ask` fans out (`panel.seats.run_panel`), reading each answer with `parse`; after every usable
@@ -51,7 +52,8 @@ from orchestration.offload import OFF_LOOP_ITEMS, off_loop
 from orchestration.panel.arbiter import CompleteChat, ask_arbiter
 from orchestration.panel.budgets import admit_seats, litellm_ready, open_request
 from orchestration.panel.fanout import Seat
-from orchestration.panel.seats import EventHandler, PanelRound, PanelRun, plan_seats, run_panel, seat_weights
+from orchestration.panel.seats import EventHandler, PanelRound, PanelRun, run_panel
+from orchestration.panel.selection import SelectionContext, select_seats
 from orchestration.privacy.gate import PrivacyGate
 from orchestration.types.config import ChorusConfig, ModelConfig, Task
 from orchestration.types.errors import ChorusError
@@ -92,7 +94,9 @@ class OpenedRequest:
     skipped: list[ModelStatus]
     """The task's seats the gate keeps out."""
     weights: dict[str, float]
-    """Each seat's vote weight."""
+    """Each asked seat's vote weight."""
+    notice: str | None = None
+    """What seat selection tells the user (a budget nearly spent, a benched seat), if anything."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +116,14 @@ async def seats_asked_alike(
     """
     admitted, refused = await admit_seats(opened.asked, messages)
     return [Seat(name, seat, messages, opened.gate) for name, seat in admitted], refused
+
+
+def noticed(result: ResultT, opened: OpenedRequest) -> ResultT:
+    """`result` with seat selection's notice (a budget nearly spent, a benched seat) before its own."""
+    if opened.notice is None:
+        return result
+    notice = " ".join(note for note in (opened.notice, result.notice) if note)
+    return cast(ResultT, result.model_copy(update={"notice": notice}))
 
 
 @dataclass(slots=True)
@@ -222,9 +234,11 @@ class Pipeline(ABC, Generic[RequestT, AnswerT, ResultT]):
         self.recorder = await self.begin_recording()  # Past the gate: an excluded file is never recorded.
         if self.recorder is not None:
             gate = replace(gate, audit=self.recorder.audit)
-        asked, skipped = plan_seats(self.config, self.task, gate)
+        selection = await select_seats(SelectionContext(self.config, self.task, gate, document, self.memory))
+        asked = [(candidate.name, candidate.seat) for candidate in selection.asked]
         started_at += await litellm_ready()
-        return OpenedRequest(gate, document, started_at, asked, skipped, seat_weights(self.config))
+        weights = {name: seat.weight for name, seat in asked}
+        return OpenedRequest(gate, document, started_at, asked, selection.skipped, weights, selection.notice)
 
     async def arbitrated(self, result: ResultT, run: PanelRun[AnswerT], opened: OpenedRequest) -> ResultT:
         """`result` after the arbiter step, when an arbiter is configured and there is one to take."""
@@ -265,7 +279,7 @@ class Pipeline(ABC, Generic[RequestT, AnswerT, ResultT]):
             name = getattr(seat, "base", seat.name)
             if name not in self.finished:
                 still_working[name] = ModelStatus(
-                    name=name, model=seat.config.model, status="cancelled", error="request cancelled"
+                    name=name, model=seat.config.label, status="cancelled", error="request cancelled"
                 )
         return [*self.finished.values(), *still_working.values()]
 
@@ -290,7 +304,7 @@ class Pipeline(ABC, Generic[RequestT, AnswerT, ResultT]):
 
         async def partial(run: PanelRun[AnswerT]) -> ResultT:
             result = await self.result(run, opened, final=False)
-            return await self.restored(await self.identified(result, opened), opened)
+            return noticed(await self.restored(await self.identified(result, opened), opened), opened)
 
         skipped = [*opened.skipped, *refused]
         self.asked = seats
@@ -311,7 +325,7 @@ class Pipeline(ABC, Generic[RequestT, AnswerT, ResultT]):
         )
         run = await self.ask(panel_round)
         result = await self.identified(await self.result(run, opened, final=True), opened)
-        result = await self.restored(await self.arbitrated(result, run, opened), opened)
+        result = noticed(await self.restored(await self.arbitrated(result, run, opened), opened), opened)
         if self.recorder is not None:
             size = sum(len(answer) if isinstance(answer, list) else 1 for answer in run.answers.values())
             await off_loop(self.record, result, run, self.recorder, size=size, threshold=OFF_LOOP_ITEMS)

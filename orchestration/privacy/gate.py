@@ -180,7 +180,7 @@ def is_local_model(seat: ModelConfig) -> bool:
     """True for seats served on this machine (the embedded model or a loopback endpoint)."""
     if seat.model.startswith(LOCAL_PREFIX):
         return True
-    return seat.api_base is not None and is_loopback_url(seat.api_base)
+    return bool(seat.endpoints) and all(is_loopback_url(url) for url in seat.endpoints)
 
 
 LOCAL_ONLY_REFUSAL: Final = "policy.local_only keeps this file on this machine"

@@ -105,7 +105,7 @@ class LitellmProvider:
 
     async def route(self, seat_name: str, seat: ModelConfig) -> Route:
         """Where the seat's calls go (raises `ProviderError` for a key that is not set)."""
-        return Route(seat.model, seat.api_base, _api_key(seat_name, seat))
+        return Route(seat.model, seat.endpoints[0] if seat.endpoints else None, _api_key(seat_name, seat))
 
     async def complete(self, call: ChatCall) -> str:
         """Ask the seat (no retries of litellm's own), retrying transient failures within its timeout."""

@@ -14,148 +14,53 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final, Literal
-from urllib.parse import urlsplit
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from orchestration.learning.settings import LearningConfig
+from orchestration.learning.settings import BudgetConfig, LearningConfig
 from orchestration.memory.settings import CacheConfig, StoreConfig
 from orchestration.privacy import trust
+from orchestration.types.sections import (
+    AUTO,
+    DEFAULT_EXCLUDE,
+    FALLBACK_INPUT_TOKENS,
+    LOCAL_PREFIX,
+    AutoPanelConfig,
+    FailoverConfig,
+    ModelConfig,
+    PanelsConfig,
+    PolicyConfig,
+    Task,
+)
 
-Task = Literal["review", "implement", "explain"]
+__all__ = [
+    "AUTO",
+    "DEFAULT_EXCLUDE",
+    "FALLBACK_INPUT_TOKENS",
+    "LOCAL_PREFIX",
+    "AutoPanelConfig",
+    "BudgetConfig",
+    "ChorusConfig",
+    "ConfigError",
+    "FailoverConfig",
+    "LoadedConfig",
+    "ModelConfig",
+    "PanelsConfig",
+    "PolicyConfig",
+    "SettingsFile",
+    "Task",
+    "load_config",
+    "load_layers",
+    "parse_config",
+]
 
-LOCAL_PREFIX: Final = "local/"
-"""Model ids served by the embedded local runtime (`local/qwen2.5-coder-1.5b`); such seats are local."""
-FALLBACK_INPUT_TOKENS: Final = 32_768
-"""A seat's prompt budget when neither its config nor litellm's model map gives one."""
-
-DEFAULT_EXCLUDE = [".env", ".env.*", "*.pem", "*.key", "**/secrets/**", "id_rsa*", "*.p12"]
-"""Globs never sent to any model, whatever `policy.exclude` says: that setting adds to these."""
 CONFIG_ENV = "CHORUS_CONFIG"
 """Environment variable naming a config file to use instead of the workspace's (a trusted source)."""
 
 
 class ConfigError(ValueError):
     """The configuration cannot be used; the message names the offending key."""
-
-
-class ModelConfig(BaseModel):
-    """One panel seat: a model reachable through litellm."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    model: str = Field(
-        description=f"Any litellm model id, e.g. 'anthropic/claude-sonnet-4-5' or '{LOCAL_PREFIX}qwen'."
-    )
-    api_key_env: str | None = Field(
-        default=None,
-        description="Name of the environment variable holding the API key. Keys never live in config files.",
-    )
-    api_base: str | None = Field(
-        default=None,
-        description="Base URL of an OpenAI-compatible or provider endpoint (Ollama, vLLM, proxy).",
-    )
-    timeout: float = Field(default=60.0, gt=0, description="Seconds this seat may take for one request.")
-    temperature: float = Field(default=0.2, ge=0, le=2, description="Sampling temperature.")
-    max_tokens: int = Field(default=2048, gt=0, description="Upper bound on the answer's length in tokens.")
-    weight: float = Field(
-        default=1.0, gt=0, description="How much this seat's vote counts in severity and ranking."
-    )
-    retries: int = Field(
-        default=0, ge=0, le=5, description="Retries on transient errors, within the timeout."
-    )
-    instructions: str | None = Field(
-        default=None, description="Extra reviewer instructions for this seat (e.g. 'focus on security')."
-    )
-    max_input_tokens: int | None = Field(
-        default=None,
-        gt=0,
-        description=(
-            "Prompt tokens this seat accepts (unset: litellm's figure for the model, "
-            f"else {FALLBACK_INPUT_TOKENS})."
-        ),
-    )
-
-    @field_validator("model")
-    @classmethod
-    def _model_is_named(cls, value: str) -> str:
-        if not value.strip():
-            raise ValueError("must name a model, e.g. 'anthropic/claude-sonnet-4-5'")
-        return value
-
-    @field_validator("api_base")
-    @classmethod
-    def _api_base_is_a_url(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        try:
-            parts = urlsplit(value.strip())
-            _ = parts.port
-        except ValueError:
-            parts = None
-        if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError(f"{value!r} is not an http(s) URL such as 'http://127.0.0.1:8000/v1'")
-        return value
-
-
-class PanelsConfig(BaseModel):
-    """Which seats answer each task, and the optional arbiter."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    review: list[str] = Field(default_factory=list, description="Seats that review code.")
-    implement: list[str] = Field(default_factory=list, description="Seats that implement stubs.")
-    explain: list[str] = Field(default_factory=list, description="Seats that explain diagnostics.")
-    arbiter: str | None = Field(default=None, description="Seat that synthesizes the merged answer.")
-
-
-class PolicyConfig(BaseModel):
-    """Deadlines, consensus thresholds and privacy rules."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    deadline: float = Field(
-        default=90.0, gt=0, description="Seconds for a whole request, all seats together."
-    )
-    min_agreement: int = Field(
-        default=2,
-        ge=1,
-        description="With 3+ seats, findings with fewer votes are kept at Information severity.",
-    )
-    voting: Literal["count", "weighted", "auto"] = Field(
-        default="auto",
-        description="How votes count: 'count' one per seat; 'weighted' by each model's learnt trust "
-        "(min_agreement then applies to their sum); 'auto' weighted once a seat's model has "
-        "learning.min_events_for_weighted events.",
-    )
-    quorum: int | None = Field(
-        default=None, ge=1, description="Answers needed before stragglers get only `grace` more seconds."
-    )
-    grace: float = Field(
-        default=0.3, ge=0, description="Seconds to wait for stragglers once the quorum answered."
-    )
-    exclude: list[str] = Field(
-        default_factory=list,
-        description=(
-            "Globs of files never sent to any model, in addition to the built-in ones "
-            "(.env, .env.*, *.pem, *.key, **/secrets/**, id_rsa*, *.p12), which always apply."
-        ),
-    )
-    local_only: list[str] = Field(
-        default_factory=list, description=f"Globs of files sent only to local models (`{LOCAL_PREFIX}...`)."
-    )
-    validate_command: str | None = Field(
-        default=None,
-        description="Command run on a temporary copy with a candidate applied, e.g. 'pytest -q'.",
-    )
-    validate_timeout: float = Field(default=60.0, gt=0, description="Seconds the validate_command may run.")
-    max_file_bytes: int = Field(
-        default=1_000_000, gt=0, description="Files larger than this are refused before anything is sent."
-    )
-    max_parallel_calls: int = Field(
-        default=64, ge=1, description="Model calls in flight at once, per process."
-    )
 
 
 class ChorusConfig(BaseModel):
@@ -178,22 +83,50 @@ class ChorusConfig(BaseModel):
         default_factory=LearningConfig,
         description="Trust in each model, learnt from verdicts and agreement (`chorus trust-scores`).",
     )
+    budget: BudgetConfig = Field(
+        default_factory=BudgetConfig,
+        description="What cloud seats may spend per request, day and month (local seats are free).",
+    )
+    failover: FailoverConfig = Field(
+        default_factory=FailoverConfig,
+        description="The circuit breaker that benches a seat whose recent calls keep failing.",
+    )
 
     @model_validator(mode="after")
     def _panels_name_known_models(self) -> ChorusConfig:
         for task in ("review", "implement", "explain"):
-            for name in getattr(self.panels, task):
+            for name in self.listed_panel(task):
                 if name not in self.models:
                     raise ValueError(f"panels.{task} names '{name}', which is not defined under [models]")
+        for name in self.panels.auto.from_:
+            if name not in self.models:
+                raise ValueError(f"panels.auto.from names '{name}', which is not defined under [models]")
+        for seat_name, seat in self.models.items():
+            for name in seat.fallbacks:
+                if name not in self.models or name == seat_name:
+                    raise ValueError(
+                        f"models.{seat_name}.fallbacks names '{name}', "
+                        "which is not another seat under [models]"
+                    )
         if self.panels.arbiter is not None and self.panels.arbiter not in self.models:
             raise ValueError(
                 f"panels.arbiter names '{self.panels.arbiter}', which is not defined under [models]"
             )
         return self
 
+    def listed_panel(self, task: Task) -> list[str]:
+        """The seats a task's panel lists (none when it is "auto" or not set)."""
+        names: list[str] | str = getattr(self.panels, task)
+        return [] if isinstance(names, str) else list(names)
+
+    def is_auto(self, task: Task) -> bool:
+        """Whether the task's seats are chosen per request (`panels.<task> = "auto"`)."""
+        return bool(getattr(self.panels, task) == AUTO)
+
     def panel_for(self, task: Task) -> list[str]:
-        """Seat names for a task; every configured model when the panel is not set."""
-        names: list[str] = getattr(self.panels, task)
+        """Seat names for a task: its list; for "auto" the pool routing chooses from
+        (`panels.auto.from`); every configured model when neither is set."""
+        names = self.panels.auto.from_ if self.is_auto(task) else self.listed_panel(task)
         return list(names) if names else list(self.models)
 
 
