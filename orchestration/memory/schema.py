@@ -189,3 +189,19 @@ code_blobs = Table(
     Column("sealed", LargeBinary, nullable=False),
     Index(None, "run_id"),
 )
+
+agent_sessions = Table(
+    "agent_sessions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("workspace", Text, nullable=False),
+    Column("seat", String(128), nullable=False),
+    Column("agent", String(64), nullable=False),
+    Column("session_id", String(512), nullable=False),
+    Column("user", String(128), nullable=False),
+    Column("run_id", String(ID)),
+    Column("created_at", Double, nullable=False),
+    Column("used_at", Double, nullable=False),
+    Index(None, "used_at"),
+    UniqueConstraint("workspace", "seat", "user", name="uq_agent_sessions_workspace"),
+)
