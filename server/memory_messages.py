@@ -16,6 +16,7 @@ from typing import Any, Literal, TypedDict
 import attrs
 
 from orchestration.types.config import Task
+from orchestration.types.durations import seconds_in
 
 FEEDBACK = "chorus/feedback"
 STATS = "chorus/stats"
@@ -39,23 +40,6 @@ DEFAULT_HISTORY = 20
 
 class InvalidValue(ValueError):
     """A param a validator refused; its text is the reason the client is told (`server.protocol`)."""
-
-
-DURATION = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*", re.IGNORECASE)
-UNIT_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
-
-
-def seconds_in(value: object) -> float:
-    """A duration in seconds: a positive number, or "30d", "12h", "90m", "45s", "2w"; ValueError if not."""
-    if isinstance(value, str) and (match := DURATION.fullmatch(value)):
-        seconds = float(match[1]) * UNIT_SECONDS[match[2].lower()]
-    elif isinstance(value, int | float) and not isinstance(value, bool):
-        seconds = float(value)
-    else:
-        raise ValueError(f"not a duration: {value!r}")
-    if not 0 < seconds < 1e12:
-        raise ValueError(f"not a positive duration: {value!r}")
-    return seconds
 
 
 def is_finding_id(value: object) -> bool:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -42,26 +41,23 @@ from orchestration.memory.stats import audit_entries, model_stats, to_json
 from orchestration.memory.store import Store
 from orchestration.memory.writer import StoreWriter
 from orchestration.types.config import ChorusConfig
+from orchestration.types.durations import window_seconds
 from orchestration.types.errors import InputError
 
 MEMORY_COMMANDS: Final = frozenset(
     {"stats", "history", "show", "audit", "feedback", "suppressions", "store", "trust-scores"}
 )
-UNITS: Final = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 7 * 86400.0}
-SINCE = re.compile(r"^\s*(?P<count>\d+(?:\.\d+)?)\s*(?P<unit>[smhdw])\s*$")
 EXIT_OK, EXIT_USAGE = 0, 2
 
 
 def parse_since(text: str) -> float | None:
     """'30d', '12h', '90m', '45s', '2w' in seconds; 'all' → None. `InputError` for anything else."""
-    if text.strip().lower() == "all":
-        return None
-    match = SINCE.match(text)
-    if match is None:
+    try:
+        return window_seconds(text)
+    except ValueError:
         raise InputError(
             f"cannot read --since {text!r}: use a number and a unit (s, m, h, d, w), e.g. 30d, or all"
-        )
-    return float(match["count"]) * UNITS[match["unit"]]
+        ) from None
 
 
 def add_memory_parsers(

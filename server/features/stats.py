@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from pygls.exceptions import JsonRpcInvalidParams
 
+from orchestration.types.durations import seconds_in
 from server.commands import Argument, check_arguments
 from server.language_server import ChorusLanguageServer
 from server.memory_messages import (
@@ -34,7 +35,6 @@ from server.memory_messages import (
     StatsParams,
     StatsReply,
     TaskStatsRow,
-    seconds_in,
 )
 from server.memory_view import history_markdown, stats_markdown
 from server.shown import show_markdown, shown_file
