@@ -122,11 +122,16 @@ class ModelsRequest:
 
 @attrs.define
 class StatusParams:
-    """`chorus/status` (server → client): what the server is doing right now."""
+    """`chorus/status` (server → client): what the server is doing right now.
+
+    `budget`, when a `[budget]` limit is near or reached, is a short line for the status bar
+    ("budget: $4.62 of $5.00 today"); left out otherwise (the converter leaves defaults out).
+    """
 
     state: str
     message: str
     active: int
+    budget: str | None = None
 
 
 @attrs.define

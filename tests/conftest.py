@@ -52,6 +52,16 @@ async def _close_litellm_clients() -> AsyncIterator[None]:
 
 
 @pytest.fixture(autouse=True)
+def _fresh_circuits() -> Iterator[None]:
+    """Each test starts with every circuit closed (the breaker's state lives in the process)."""
+    from orchestration.providers.endpoints import CIRCUITS
+
+    CIRCUITS.reset()
+    yield
+    CIRCUITS.reset()
+
+
+@pytest.fixture(autouse=True)
 def _private_user_data(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Each test gets its own user data dir (`XDG_DATA_HOME`, inherited by the CLI and the server it
     starts), so the memory's default store never lands in the real one or carries over between tests."""

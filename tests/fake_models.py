@@ -68,6 +68,7 @@ class FakeModelServer:
     def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
         self._address = (host, port)
         self._scripts: dict[str, list[Script]] = {}
+        self._cycling: set[str] = set()
         self._requests: list[RecordedRequest] = []
         self._lock = threading.Condition()
         self._connections: set[socket.socket] = set()
@@ -139,11 +140,13 @@ class FakeModelServer:
         stream: bool | None = None,
         error_body: dict[str, Any] | str | None = None,
         chunk_delay: float = 0.0,
+        cycle: bool = False,
     ) -> None:
         """Script `model` ("*" for any model). A list of scripts is consumed in order; the last repeats.
 
         `text` may be a string, a callable of the request body, a `Script`, or a list of those (list
-        items that are not `Script`s take the keyword settings).
+        items that are not `Script`s take the keyword settings). With `cycle`, the list is answered
+        in turn forever (a model flapping between 500 and OK: `[Script(status=500), Script("OK")]`).
         """
         items = text if isinstance(text, list) else [text]
         if not items:
@@ -156,6 +159,10 @@ class FakeModelServer:
         ]
         with self._lock:
             self._scripts[model] = scripts
+            if cycle:
+                self._cycling.add(model)
+            else:
+                self._cycling.discard(model)
 
     def models(self) -> list[str]:
         """Names of the scripted models."""
@@ -164,9 +171,13 @@ class FakeModelServer:
 
     def _next_script(self, model: str) -> Script | None:
         with self._lock:
-            scripts = self._scripts.get(model) or self._scripts.get(WILDCARD)
+            name = model if self._scripts.get(model) else WILDCARD
+            scripts = self._scripts.get(name)
             if not scripts:
                 return None
+            if name in self._cycling:
+                scripts.append(scripts.pop(0))
+                return scripts[-1]
             return scripts.pop(0) if len(scripts) > 1 else scripts[0]
 
     # -- recording -----------------------------------------------------------------------------
@@ -186,6 +197,7 @@ class FakeModelServer:
             self._requests.clear()
             if scripts:
                 self._scripts.clear()
+                self._cycling.clear()
 
     async def wait_for_disconnect(
         self,

@@ -11,7 +11,9 @@
 4. routing, for an automatic panel only (`orchestration.learning.routing.pick`): the
    `panels.auto.size` candidates of best expected value, now and then one more to explore;
 5. the budget (`orchestration.learning.budget.admit`): near a limit the most expensive cloud
-   seats give way to cheaper or local ones; at a limit cloud seats are skipped.
+   seats give way to cheaper or local ones; at a limit cloud seats are skipped;
+6. `orchestration.panel.breaker.settle`: a benched seat granted its probe call but left out by a
+   later step hands the probe back.
 
 Every step may skip seats (a `ModelStatus` saying why), add a notice for the user, and say why it
 kept or left out each candidate (`Selection.reasons`, what `chorus route --explain` prints). A step
@@ -118,6 +120,7 @@ def steps_for(config: ChorusConfig, task: Task) -> list[Step]:
     if config.is_auto(task):
         steps.append(routing.pick)
     steps.append(budget.admit)
+    steps.append(breaker.settle)
     return steps
 
 

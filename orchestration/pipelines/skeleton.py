@@ -234,9 +234,9 @@ class Pipeline(ABC, Generic[RequestT, AnswerT, ResultT]):
         self.recorder = await self.begin_recording()  # Past the gate: an excluded file is never recorded.
         if self.recorder is not None:
             gate = replace(gate, audit=self.recorder.audit)
+        started_at += await litellm_ready()  # Before selection: a budget's cost estimate may need it.
         selection = await select_seats(SelectionContext(self.config, self.task, gate, document, self.memory))
         asked = [(candidate.name, candidate.seat) for candidate in selection.asked]
-        started_at += await litellm_ready()
         weights = {name: seat.weight for name, seat in asked}
         return OpenedRequest(gate, document, started_at, asked, selection.skipped, weights, selection.notice)
 

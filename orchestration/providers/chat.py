@@ -11,6 +11,12 @@ under the seat's timeout with its retries; every failure becomes a short, secret
 the caller's scope aborts the HTTP request. Each call's tokens, cost and endpoint go into its
 `CallUsage` (`orchestration.providers.usage`).
 
+Every call's outcome (ok, error or timeout; a cancelled call is not counted) feeds the seat's
+circuit, on which the circuit breaker (`orchestration.panel.breaker`) benches a seat that keeps
+failing; every attempt's feeds its endpoint's. A seat with several `api_base` endpoints has each
+attempt sent to the one with the fewest calls in flight, passing over one whose circuit is open
+(`orchestration.providers.endpoints`). A seat's `reasoning_effort` goes to litellm as is.
+
 litellm itself is loaded by `orchestration.providers.loading`; its helpers (`ensure_litellm`,
 `close_clients`, …) are importable from here too, for the faces.
 """
@@ -18,6 +24,7 @@ litellm itself is loaded by `orchestration.providers.loading`; its helpers (`ens
 from __future__ import annotations
 
 import os
+from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -27,7 +34,8 @@ from orchestration.offload import off_loop
 from orchestration.privacy.audit import OutboundCall, report_call
 from orchestration.privacy.gate import PrivacyGate, is_local_model, register_secret, scrub_secrets
 from orchestration.providers.base import CallUsage, ChatCall, ProviderRegistry
-from orchestration.providers.failures import describe_failure, log_unexpected, retry_wait
+from orchestration.providers.endpoints import CIRCUITS, EndpointLease, seat_key
+from orchestration.providers.failures import describe_failure, log_unexpected, nothing_sent, retry_wait
 from orchestration.providers.loading import close_clients, ensure_litellm, litellm_loaded, loaded_litellm
 from orchestration.providers.usage import default_endpoint, record_usage
 from orchestration.types.config import LOCAL_PREFIX, ModelConfig
@@ -53,11 +61,20 @@ NO_KEY_NEEDED: Final = "chorus-no-key"
 
 @dataclass(frozen=True, slots=True)
 class Route:
-    """Where litellm sends one seat's call: the model id it sees, the endpoint and the key (None: its own)."""
+    """Where litellm sends one seat's call: the model id it sees, its endpoints and the key (None: its own).
+
+    No endpoint: the provider's default. Several: each attempt takes the one with the fewest calls
+    in flight (`orchestration.providers.endpoints.Circuits.lease_endpoint`).
+    """
 
     model: str
-    api_base: str | None
+    endpoints: tuple[str, ...]
     api_key: str | None
+
+    @property
+    def api_base(self) -> str | None:
+        """The first endpoint (None: the provider's default)."""
+        return self.endpoints[0] if self.endpoints else None
 
 
 def _api_key(seat_name: str, seat: ModelConfig) -> str | None:
@@ -105,10 +122,15 @@ class LitellmProvider:
 
     async def route(self, seat_name: str, seat: ModelConfig) -> Route:
         """Where the seat's calls go (raises `ProviderError` for a key that is not set)."""
-        return Route(seat.model, seat.endpoints[0] if seat.endpoints else None, _api_key(seat_name, seat))
+        return Route(seat.model, seat.endpoints, _api_key(seat_name, seat))
 
     async def complete(self, call: ChatCall) -> str:
-        """Ask the seat (no retries of litellm's own), retrying transient failures within its timeout."""
+        """Ask the seat (no retries of litellm's own), retrying transient failures within its timeout.
+
+        A seat's `reasoning_effort` is passed as litellm's `reasoning_effort`: litellm sends it on
+        (OpenAI-compatible ids), maps it (e.g. to Anthropic's thinking budget), or, for a model it
+        knows not to take it, drops it (`drop_params`, set in `loading`) rather than failing the call.
+        """
         seat = call.seat
         await ensure_litellm()
         route = await self.route(call.seat_name, seat)
@@ -123,13 +145,13 @@ class LitellmProvider:
         }
         if route.api_key is not None:
             request["api_key"] = route.api_key
-        if route.api_base is not None:
-            request["api_base"] = route.api_base
+        if seat.reasoning_effort is not None:
+            request["reasoning_effort"] = seat.reasoning_effort
         response_format = _response_format(route.model, call.json_schema)
         if response_format is not None:
             request["response_format"] = response_format
-        response = await self._send(call.seat_name, seat, route, request)
-        record_usage(response, call.usage, local=is_local_model(seat))
+        response = await self._send(call, route, request)
+        record_usage(response, call.usage, local=is_local_model(seat), seat=seat)
         try:
             content = response.choices[0].message.content
         except (AttributeError, IndexError, TypeError):
@@ -137,31 +159,67 @@ class LitellmProvider:
         return content if isinstance(content, str) else ""
 
     @staticmethod
-    async def _send(seat_name: str, seat: ModelConfig, route: Route, request: dict[str, Any]) -> Any:
-        """litellm's response to `request`, retried up to `seat.retries` times within `seat.timeout`."""
+    async def _send(call: ChatCall, route: Route, request: dict[str, Any]) -> Any:
+        """litellm's response to `request`, retried up to `seat.retries` times within `seat.timeout`.
+
+        Each attempt leases one of the route's endpoints (the fewest in flight, not one whose circuit
+        is open while another will do, not one that failed earlier in this call while another is
+        left) and records its outcome there; `call.usage.endpoint` names the one that answered. An
+        endpoint that cannot be connected to got nothing, so the next is tried at once, without
+        using up a retry.
+        """
+        seat_name, seat = call.seat_name, call.seat
         give_up_at = anyio.current_time() + seat.timeout
         attempt = 0
+        failed_at: set[str] = set()
         while True:
             remaining = give_up_at - anyio.current_time()
-            try:
-                with anyio.fail_after(remaining):
-                    return await loaded_litellm().acompletion(**request, timeout=remaining)
-            except TimeoutError:
-                raise ProviderError(f"{seat_name} timed out after {seat.timeout:g} s", "timeout") from None
-            except anyio.get_cancelled_exc_class():
-                raise
-            except Exception as error:
-                failure = describe_failure(seat_name, seat, route.model, route.api_base, error)
-                wait = retry_wait(error, attempt) if failure.kind == "error" else None
-                if wait is None or attempt >= seat.retries:
-                    raise failure from None
-                if anyio.current_time() + wait >= give_up_at:
-                    raise ProviderError(
-                        f"{failure}; the retry {seat_name} asked for in {wait:g} s would pass its "
-                        f"timeout of {seat.timeout:g} s"
-                    ) from None
-                attempt += 1
-                await anyio.sleep(wait)
+            lease = (
+                CIRCUITS.lease_endpoint(
+                    route.model, route.endpoints, avoid=frozenset(failed_at), lease=seat.timeout
+                )
+                if route.endpoints
+                else None
+            )
+            with lease if lease is not None else nullcontext():
+                endpoint = lease.url if lease is not None else None
+                call.usage.endpoint = endpoint or default_endpoint(route.model)
+                sent = request if endpoint is None else {**request, "api_base": endpoint}
+                try:
+                    with anyio.fail_after(remaining):
+                        response = await loaded_litellm().acompletion(**sent, timeout=remaining)
+                except TimeoutError:
+                    _record(lease, failed=True)
+                    message = f"{seat_name} timed out after {seat.timeout:g} s"
+                    raise ProviderError(message, "timeout") from None
+                except anyio.get_cancelled_exc_class():
+                    raise
+                except Exception as caught:
+                    _record(lease, failed=True)
+                    error = caught
+                else:
+                    _record(lease, failed=False)
+                    return response
+            failure = describe_failure(seat_name, seat, route.model, endpoint, error)
+            if endpoint is not None:
+                failed_at.add(endpoint)
+                if nothing_sent(error) and any(url not in failed_at for url in route.endpoints):
+                    continue
+            wait = retry_wait(error, attempt) if failure.kind == "error" else None
+            if wait is None or attempt >= seat.retries:
+                raise failure from None
+            if anyio.current_time() + wait >= give_up_at:
+                raise ProviderError(
+                    f"{failure}; the retry {seat_name} asked for in {wait:g} s would pass its "
+                    f"timeout of {seat.timeout:g} s"
+                ) from None
+            attempt += 1
+            await anyio.sleep(wait)
+
+
+def _record(lease: EndpointLease | None, *, failed: bool) -> None:
+    if lease is not None:
+        lease.record(failed=failed)
 
 
 class EmbeddedProvider(LitellmProvider):
@@ -175,7 +233,7 @@ class EmbeddedProvider(LitellmProvider):
             from orchestration.providers import local_runtime  # Only for local seats.
 
             api_base, served_name = await local_runtime.local_endpoint(seat.model)
-            return Route(f"openai/{served_name}", api_base, local_runtime.local_api_key())
+            return Route(f"openai/{served_name}", (api_base,), local_runtime.local_api_key())
         except ProviderError:
             raise
         except Exception as error:
@@ -204,7 +262,9 @@ async def complete_chat(
     Transient failures (429, 5xx, a dropped connection) are retried up to `seat.retries` times,
     waiting as long as the server's Retry-After asks (else a growing backoff), all within
     `seat.timeout`: a wait that would pass the timeout is not started, and the failure is
-    reported as what it is (rate limited, overloaded), not as a timeout.
+    reported as what it is (rate limited, overloaded), not as a timeout. A retry goes to another of
+    the seat's endpoints when it has several. The outcome (not a cancellation) is counted on the
+    seat's circuit (`orchestration.providers.endpoints`), which the circuit breaker reads.
     """
     refusal = gate.refusal(seat)
     if refusal is not None:
@@ -212,20 +272,25 @@ async def complete_chat(
     size = sum(len(message.get("content", "")) for message in messages)
     outbound, sent_bytes, redactions = await off_loop(gate.outbound_measured, messages, size=size)
     call = ChatCall(seat_name, seat, outbound, json_schema, usage if usage is not None else CallUsage())
+    started_at = CIRCUITS.clock()
     outcome = "cancelled"
+    failure: str | None = None
     try:
         answer = await PROVIDERS.provider_for(seat).complete(call)
         outcome = "ok"
         return answer
     except ProviderError as error:
-        outcome = error.kind
+        outcome, failure = error.kind, str(error)
         raise
     except anyio.get_cancelled_exc_class():
         raise
-    except Exception:
-        outcome = "error"
+    except Exception as error:
+        outcome, failure = "error", f"{seat_name} failed: {type(error).__name__}"
         raise
     finally:
+        if outcome != "cancelled":  # The circuit breaker counts errors and timeouts, not cancellations.
+            key = seat_key(seat)
+            CIRCUITS.record(key, failed=outcome != "ok", started_at=started_at, error=failure)
         endpoint = call.usage.endpoint
         report_call(
             gate.audit, OutboundCall(seat_name, seat.model, endpoint, sent_bytes, redactions, outcome)

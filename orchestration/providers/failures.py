@@ -3,7 +3,8 @@
 `describe_failure` turns a litellm, openai or httpx exception into a short, scrubbed
 `ProviderError` ("rate limited (HTTP 429)", "cannot connect to …"); `retry_wait` says how long to
 wait before a retry (the server's Retry-After, else a growing backoff) or that a retry is not worth
-it; `log_unexpected` logs what no provider should raise, with its traceback, scrubbed.
+it; `nothing_sent` says whether the request never reached the server (another endpoint may be
+tried at once); `log_unexpected` logs what no provider should raise, with its traceback, scrubbed.
 """
 
 from __future__ import annotations
@@ -55,6 +56,11 @@ def _is_connection_failure(error: BaseException) -> bool:
         type(seen).__name__ in _CONNECTION_FAILURES or isinstance(seen, ConnectionRefusedError)
         for seen in _chain(error)
     )
+
+
+def nothing_sent(error: BaseException) -> bool:
+    """True when the request never reached the server (the connection could not be made)."""
+    return _is_connection_failure(error)
 
 
 def _hung_up(error: BaseException) -> bool:

@@ -5,6 +5,11 @@ codex timed out") with a token the client passed (`workDoneToken`) or one the
 server created (`window/workDoneProgress/create`, when the client supports it).
 The progress is cancellable: `window/workDoneProgress/cancel` cancels the run's
 task, which cancels the model calls and closes their connections.
+
+`chorus/status` also carries the budget's state (`budget`: "budget: $4.62 of $5.00 today") once a
+`[budget]` daily or monthly limit is near or reached. It is read from the memory's ledger after each
+run, in the background (`refresh_budget`: what the run just recorded is flushed first, and the read
+is bounded), and the last status is sent again when it changes; every later status carries it too.
 """
 
 from __future__ import annotations
@@ -12,12 +17,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
+import weakref
+from dataclasses import dataclass
 from types import TracebackType
 from typing import TYPE_CHECKING
 
 import anyio
 from lsprotocol import types
 
+from orchestration.learning.budget import budget_status
 from orchestration.types.results import ModelStatus, PanelEvent, SeatFinished, SeatStarted
 from server.messages import STATUS, StatusParams
 
@@ -38,10 +46,54 @@ def progress_line(answered: int, total: int, statuses: list[ModelStatus]) -> str
     return line
 
 
+BUDGET_FLUSH_S = 1.0
+"""How long the budget's read waits for the run just finished to be written."""
+BUDGET_READ_S = 5.0
+"""How long the budget's read of the ledger may take (in the background: no request waits for it)."""
+
+
+@dataclass(slots=True)
+class StatusLine:
+    """The last `chorus/status` sent, and the budget line every status carries."""
+
+    state: str = "idle"
+    message: str = "ready"
+    budget: str | None = None
+
+
+_status_lines: weakref.WeakKeyDictionary[ChorusLanguageServer, StatusLine] = weakref.WeakKeyDictionary()
+
+
+def status_line(ls: ChorusLanguageServer) -> StatusLine:
+    """The server's status line (made on first use)."""
+    line = _status_lines.get(ls)
+    if line is None:
+        line = _status_lines[ls] = StatusLine()
+    return line
+
+
 def send_status(ls: ChorusLanguageServer, state: str, message: str) -> None:
-    """Send `chorus/status` with the number of running requests."""
+    """Send `chorus/status` with the number of running requests and the budget line."""
+    line = status_line(ls)
+    line.state, line.message = state, message
     active = len(ls.activity.running)
-    ls.protocol.notify(STATUS, StatusParams(state=state, message=message, active=active))
+    params = StatusParams(state=state, message=message, active=active, budget=line.budget)
+    ls.protocol.notify(STATUS, params)
+
+
+async def refresh_budget(ls: ChorusLanguageServer) -> None:
+    """Read the budget's state from the ledger; when it changed, send the last status again with it."""
+    config = ls.settings.config
+    writer = await ls.memory.current()
+    text: str | None = None
+    if config is not None and writer is not None:
+        if config.budget.daily_usd is not None or config.budget.monthly_usd is not None:
+            await anyio.to_thread.run_sync(writer.flush, BUDGET_FLUSH_S)  # Count the run just recorded.
+        text = await budget_status(config.budget, writer, wait=BUDGET_READ_S)
+    line = status_line(ls)
+    if text != line.budget:
+        line.budget = text
+        send_status(ls, line.state, line.message)
 
 
 class PanelProgress:
@@ -176,6 +228,7 @@ class PanelProgress:
             send_status(self.ls, "error", self.failure)
         else:
             send_status(self.ls, "idle", "cancelled" if cancelled else "ready")
+        self.ls.run_in_background(refresh_budget(self.ls), "reading the budget")
 
 
 async def window_work_done_progress_cancel(

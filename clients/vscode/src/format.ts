@@ -20,10 +20,27 @@ export interface StatusView {
   /** What screen readers (and the end-to-end test) read: "Chorus busy: reviewing: 2 of 3 models". */
   label: string;
   kind: 'idle' | 'busy' | 'error' | 'starting' | 'stopped';
+  /** The server's budget line, shown as it is (a limit near or reached), when it sent one. */
+  budget?: string;
 }
 
-/** The status bar item for a server `chorus/status` notification. */
+/** The status bar item for a server `chorus/status` notification (its budget line appended as sent). */
 export function statusView(status: StatusParams): StatusView {
+  const view = serverStateView(status);
+  const budget = (status.budget ?? '').trim();
+  if (budget.length === 0) {
+    return view;
+  }
+  return {
+    text: `${view.text} · ${budget}`,
+    tooltip: `${view.tooltip}\n${budget}`,
+    label: `${view.label}, ${budget}`,
+    kind: view.kind,
+    budget,
+  };
+}
+
+function serverStateView(status: StatusParams): StatusView {
   const message = (status.message ?? '').trim();
   if (status.state === 'busy') {
     const text = message.length > 0 ? message : describeActive(status.active);

@@ -144,6 +144,8 @@ export interface StatusParams {
   state: 'idle' | 'busy' | 'error' | string;
   message?: string | null;
   active?: number | string[] | null;
+  /** The budget's state when a limit is near or reached ("budget: $4.62 of $5.00 today"); absent otherwise. */
+  budget?: string | null;
 }
 
 export interface StatsParams {

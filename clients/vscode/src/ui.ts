@@ -11,7 +11,10 @@ import type { StatusParams } from './protocol';
 
 export const STATUS_BAR_COMMAND = 'chorus.internal.statusBarClicked';
 
-/** The status bar item: idle / busy with the server's message / error / starting / stopped. */
+/**
+ * The status bar item: idle / busy with the server's message / error / starting / stopped, and the server's
+ * budget line (on a warning background) while a budget limit is near or reached.
+ */
 export class ChorusStatusBar implements vscode.Disposable {
   private readonly item = vscode.window.createStatusBarItem('chorus.status', vscode.StatusBarAlignment.Left, 10);
   private view: StatusView = lifecycleView('starting');
@@ -51,7 +54,9 @@ export class ChorusStatusBar implements vscode.Disposable {
     this.item.backgroundColor =
       this.view.kind === 'error' || this.view.kind === 'stopped'
         ? new vscode.ThemeColor('statusBarItem.errorBackground')
-        : undefined;
+        : this.view.budget !== undefined
+          ? new vscode.ThemeColor('statusBarItem.warningBackground')
+          : undefined;
   }
 
   dispose(): void {

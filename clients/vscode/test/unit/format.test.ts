@@ -48,6 +48,26 @@ describe('statusView', () => {
     assert.equal(lifecycleView('stopped', 'no interpreter').kind, 'stopped');
     assert.match(lifecycleView('stopped', 'no interpreter').tooltip, /not running: no interpreter/);
   });
+
+  it('shows the budget line the server sends, as it is, in every state', () => {
+    const budget = 'budget: $4.62 of $5.00 today';
+    const idle = statusView({ state: 'idle', message: 'ready', active: 0, budget });
+    assert.equal(idle.text, `$(comment-discussion) Chorus · ${budget}`);
+    assert.equal(idle.budget, budget);
+    assert.match(idle.tooltip, /budget: \$4\.62 of \$5\.00 today/);
+    assert.equal(idle.label, `Chorus idle, ${budget}`);
+    const busy = statusView({ state: 'busy', message: 'reviewing: 1 of 2 models', active: 1, budget });
+    assert.equal(busy.text, `$(sync~spin) Chorus: reviewing: 1 of 2 models · ${budget}`);
+    assert.equal(busy.kind, 'busy');
+  });
+
+  it('shows no budget when the server sends none', () => {
+    for (const budget of [undefined, null, '', '  ']) {
+      const view = statusView({ state: 'idle', message: 'ready', active: 0, budget });
+      assert.equal(view.text, '$(comment-discussion) Chorus');
+      assert.equal(view.budget, undefined);
+    }
+  });
 });
 
 describe('candidateItem', () => {
