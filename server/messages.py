@@ -77,7 +77,9 @@ class ExplainDiagnosticsParams:
 
 @attrs.define
 class ModelsParams:
-    """`chorus/models`: no parameters."""
+    """`chorus/models`: optionally the document whose automatic routing to explain."""
+
+    text_document: types.TextDocumentIdentifier | None = None
 
 
 @attrs.define

@@ -5,7 +5,8 @@ on it (with the server's memory, which records the run) under progress while edi
 document are logged, and turns the final result into the reply (its ranges moved to the
 current text) before the log closes. Partial results can be applied as they arrive (review
 publishes them). When every seat failed, the user gets one message saying why, on either
-path below.
+path below. Progress starts at the seats a request plans to ask (`planned_seats`: an automatic
+panel's `panels.auto.size`, at most its candidates); the fan-out's events then give the real count.
 
 A custom request turns a `ChorusError` (excluded file, no panel, no stub) into a
 JSON-RPC RequestFailed error for the client to show (an `InputError`, a request that
@@ -24,6 +25,7 @@ from typing import TYPE_CHECKING, Protocol, TypeVar, cast
 from lsprotocol import types
 from pygls.exceptions import JsonRpcException, JsonRpcInvalidParams
 
+from orchestration.learning.routing import planned_seats
 from orchestration.panel.fanout import take_turn
 from orchestration.panel.seats import EventHandler, all_failed, failure_summary
 from orchestration.types.config import ChorusConfig, Task
@@ -111,7 +113,7 @@ class DocumentRun:
         config = ls.settings.require_config()
         name = self.snapshot.document.path.rsplit("/", 1)[-1]
         title = f"Chorus: {verb} {name}:{self.lines}"
-        async with PanelProgress(ls, verb, title, len(config.panel_for(self.task)), self.token) as progress:
+        async with PanelProgress(ls, verb, title, planned_seats(config, self.task), self.token) as progress:
 
             async def on_event(event: PanelEvent) -> None:
                 await progress.observe(event)

@@ -1,9 +1,10 @@
-"""The `chorus` command line: review, implement, explain and models from a terminal.
+"""The `chorus` command line: review, implement, explain, models and route from a terminal.
 
 Each review, implement and explain is recorded in the memory (`[store]`; a store that fails is one
 warning on stderr, never a failed run; `--no-cache` asks the models even for a cached answer). The
 memory's own commands (stats, history, show, audit, feedback, suppressions, store) live in
-`faces.cli.memory_commands`.
+`faces.cli.memory_commands`; `chorus route FILE` (which seats a request would ask, and why) in
+`faces.cli.route_command`.
 
 Exit codes: 0 when at least one model answered (a partial panel is still a result),
 1 when every model failed, 2 for usage, input or configuration errors (one line on
@@ -26,6 +27,7 @@ from rich.console import Console
 from faces.cli.memory_commands import MEMORY_COMMANDS, add_memory_parsers, open_memory, run_memory
 from faces.cli.models_check import check_models, render_panel
 from faces.cli.report import render_explanation, render_implementation, render_review
+from faces.cli.route_command import add_route_parser, run_route
 from faces.cli.targets import Target, UsageError, check_lines, task_request
 from faces.cli.terminal import make_console, say
 from orchestration.machine_form import (
@@ -111,6 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
     action = trusting.add_mutually_exclusive_group()
     action.add_argument("--list", action="store_true", help="list trusted workspaces")
     action.add_argument("--revoke", action="store_true", help="stop trusting DIR")
+    add_route_parser(sub, common)
     add_memory_parsers(sub, common)
     mcp = sub.add_parser("mcp", help="serve Chorus to coding agents over MCP (stdio; see docs/mcp.md)")
     mcp.add_argument("--config", type=Path, help="a chorus.toml (or pyproject.toml) for every tool call")
@@ -268,6 +271,8 @@ def run_cli(argv: list[str], parser: argparse.ArgumentParser | None = None) -> i
             return run_mcp(args)
         if args.command == "models":
             return anyio.run(run_models, args, out, err)
+        if args.command == "route":
+            return anyio.run(run_route, args, out, err, resolve)
         if args.command in MEMORY_COMMANDS:
             return run_memory(args, out, err, load(args, Path.cwd(), err)[0].config)
         return anyio.run(run_task, args, out, err)

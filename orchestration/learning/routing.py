@@ -1,25 +1,399 @@
-"""Automatic panels: the seats of best expected value for each request.
+"""Automatic panels: for each request, the candidates of best expected value.
 
-Placeholder until routing lands: an automatic panel asks the first `panels.auto.size` candidates.
+`panels.<task> = "auto"` routes each request of the task among `candidates(config, task)`: every
+seat of `panels.auto.from` (every configured model when it is empty), a seat with `efforts` once
+per effort (named `seat@effort`, its config the seat's with `reasoning_effort` set, its label
+`model@effort`: trust, latency and cost are learnt per label, so GPT-5 at low, medium and high
+effort are three candidates). `pick`, a step of `orchestration.panel.selection`, scores every
+candidate still in the running (past the breaker and the gate) from the memory
+(`orchestration.learning.route_stats`, read through `orchestration.memory.reads.read_soon`):
+
+    value = trust × availability × latency × cost
+
+- trust: the label's posterior mean of "a finding is right" for the task (`learning.trust`),
+  weighted by the category mix of the task's past findings on files of the document's language,
+  Σ_c mix(c)·trust(c) (the label's roll-up stands in for a category it has no evidence in, and
+  alone when there is no mix). With no evidence it is the prior, weight / (weight + 1): a fresh
+  store orders the candidates by `weight`, ties in pool order;
+- availability: (answered + 1) / (calls + 1) over the label's last calls of the task (errors,
+  invalid answers and timeouts count against; 1 before any call);
+- latency: 1 while those calls' p95 latency is within `LATENCY_SHARE` of `policy.deadline`, else
+  that allowance / p95 (twice too slow halves the value);
+- cost: 1 while the expected cost of a call (mean tokens in and out × the seat's prices per
+  million, or its mean recorded cost when it has no price) is within its share of
+  `budget.per_request_usd` (the limit / `panels.auto.size`), else share / expected; 1 with no
+  limit or no estimate (the budget step enforces limits; here cost only ranks).
+
+The `panels.auto.size` best are asked; the rest go to `selection.spare`, best first. Exploration:
+with probability `learning.explore` one spare, drawn at random, is asked too, so its estimates stay
+fresh. The generator is seeded from the document's content hash, the task and the hour
+(`exploration_rng`), so a request is routed alike in every process and after a restart. Every
+candidate gets a one-line reason with its numbers (`selection.reasons`: `chorus route --explain`).
+
+`learning.enabled = false` asks the first `size` candidates in pool order, reads nothing and never
+explores; so does a request whose memory is absent, off, failing or slower than the read's budget,
+and one whose pool is no larger than `size` (nothing to choose). `explain_route` runs the whole
+selection for `chorus route` and `chorus/models` and returns it as a `RouteReport`.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import random
+import time
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Final, Literal, cast
 
 from orchestration.panel.selection import Candidate
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+    from pathlib import Path
+
+    from orchestration.learning.route_stats import CallStats, LabelTrust, RouteEvidence
+    from orchestration.memory.records import JSONValue
+    from orchestration.memory.store import Store
+    from orchestration.memory.writer import StoreWriter
     from orchestration.panel.selection import Selection, SelectionContext
-    from orchestration.types.config import ChorusConfig, Task
+    from orchestration.types.config import ChorusConfig, ModelConfig, Task
+    from orchestration.types.requests import SourceDocument
+
+LATENCY_SHARE: Final = 0.8
+"""Share of `policy.deadline` a candidate's p95 latency may take before its value is cut."""
+EXPLORE_BUCKET_S: Final = 3600.0
+"""The exploration draw's seed changes every this many seconds."""
+Mode = Literal["routed", "learning off", "no memory", "nothing to choose"]
 
 
 def candidates(config: ChorusConfig, task: Task) -> list[Candidate]:
     """Every candidate of the automatic panel: each pool seat, at each of its efforts."""
-    return [Candidate(name, config.models[name]) for name in config.panel_for(task)]
+    pool: list[Candidate] = []
+    for name in config.panel_for(task):
+        seat = config.models[name]
+        if not seat.efforts:
+            pool.append(Candidate(name, seat))
+        for effort in dict.fromkeys(seat.efforts):
+            pool.append(Candidate(f"{name}@{effort}", seat.model_copy(update={"reasoning_effort": effort})))
+    return pool
+
+
+def planned_seats(config: ChorusConfig, task: Task) -> int:
+    """How many seats a request of `task` asks before exploration: its list, or min(size, candidates)."""
+    if config.is_auto(task):
+        return min(config.panels.auto.size, len(candidates(config, task)))
+    return len(config.panel_for(task))
+
+
+@dataclass(frozen=True, slots=True)
+class Score:
+    """One candidate's expected value and its four factors (see the module docstring)."""
+
+    name: str
+    label: str
+    value: float
+    trust: float
+    trust_events: int
+    availability: float
+    calls: int
+    failures: int
+    latency: float
+    p95_ms: int | None
+    allowed_ms: int
+    cost: float
+    expected_usd: float | None
+    share_usd: float | None
+    mix: Mapping[str, float] = field(default_factory=dict)
+    language: str | None = None
+
+    def describe(self) -> str:
+        """'value 0.62 = trust 0.71 (…) × availability 0.95 (…) × latency 1.00 (…) × cost 1.00 (…)'."""
+        if self.trust_events == 0:
+            trusted = "prior, no evidence yet"
+        elif self.mix:
+            shares = ", ".join(f"{c} {share:.0%}" for c, share in self.mix.items())
+            trusted = f"{self.trust_events} events; {self.language} findings: {shares}"
+        else:
+            trusted = f"{self.trust_events} events"
+        called = f"{self.failures} of {self.calls} recent calls failed" if self.calls else "no calls yet"
+        allowed = f"allowed {self.allowed_ms / 1000:.0f} s"
+        seen = f"p95 {self.p95_ms / 1000:.1f} s" if self.p95_ms is not None else "no latency yet"
+        timed = f"{seen}, {allowed}"
+        if self.expected_usd is None:
+            priced = "no estimate"
+        elif self.share_usd is None:
+            priced = f"~${self.expected_usd:.4f} a call, no per-request budget"
+        else:
+            priced = f"~${self.expected_usd:.4f} a call, share ${self.share_usd:.4f}"
+        return (
+            f"value {self.value:.2f} = trust {self.trust:.2f} ({trusted}) × availability "
+            f"{self.availability:.2f} ({called}) × latency {self.latency:.2f} ({timed}) × cost "
+            f"{self.cost:.2f} ({priced})"
+        )
+
+
+def mixed_trust(trust: LabelTrust, mix: Mapping[str, float]) -> float:
+    """Σ_c mix(c)·trust(c), the roll-up standing in for a category without evidence (no mix: the roll-up)."""
+    if not mix:
+        return trust.mean
+    return sum(share * trust.categories.get(category, (trust.mean, 0))[0] for category, share in mix.items())
+
+
+def expected_cost(seat: ModelConfig, calls: CallStats) -> float | None:
+    """USD one call is expected to cost: recent mean tokens × the seat's prices, else its recorded cost."""
+    priced = seat.input_cost_per_mtok is not None or seat.output_cost_per_mtok is not None
+    if priced and (calls.tokens_in is not None or calls.tokens_out is not None):
+        return (
+            (calls.tokens_in or 0.0) * (seat.input_cost_per_mtok or 0.0)
+            + (calls.tokens_out or 0.0) * (seat.output_cost_per_mtok or 0.0)
+        ) / 1e6
+    return calls.cost_usd
+
+
+def score(candidate: Candidate, evidence: RouteEvidence, config: ChorusConfig) -> Score:
+    """`candidate`'s expected value from `evidence` (see the module docstring)."""
+    from orchestration.learning.route_stats import CallStats, LabelTrust
+
+    seat, label = candidate.seat, candidate.seat.label
+    prior = LabelTrust(seat.weight / (seat.weight + 1.0), 0)
+    trust = evidence.trust.get(label, prior)
+    calls = evidence.calls.get(label, CallStats())
+    allowed_ms = round(LATENCY_SHARE * config.policy.deadline * 1000)
+    p95 = calls.p95_latency_ms
+    latency = 1.0 if p95 is None or p95 <= allowed_ms else allowed_ms / p95
+    limit = config.budget.per_request_usd
+    share = None if limit is None else limit / config.panels.auto.size
+    expected = expected_cost(seat, calls)
+    cost = 1.0 if share is None or expected is None or expected <= share else share / expected
+    availability = (calls.calls - calls.failures + 1) / (calls.calls + 1)
+    trusted = mixed_trust(trust, evidence.mix)
+    return Score(
+        name=candidate.name, label=label, value=trusted * availability * latency * cost, trust=trusted,
+        trust_events=trust.events, availability=availability, calls=calls.calls, failures=calls.failures,
+        latency=latency, p95_ms=p95, allowed_ms=allowed_ms, cost=cost, expected_usd=expected,
+        share_usd=share, mix=dict(evidence.mix) if trust.events else {}, language=evidence.language,
+    )  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """What routing decided for one request: who is asked, the spares best first, and why."""
+
+    mode: Mode
+    picked: tuple[Candidate, ...]
+    spare: tuple[Candidate, ...]
+    reasons: dict[str, str]
+    scores: tuple[Score, ...] = ()
+    """Every candidate's score, best first (empty unless `mode` is "routed")."""
+    explored: str | None = None
+    """The spare asked to explore, if any."""
+    evidence: RouteEvidence | None = None
+
+
+UNROUTED: Final[dict[Mode, str]] = {
+    "learning off": "learning is off",
+    "no memory": "no memory could be read",
+    "nothing to choose": "the pool is no larger than panels.auto.size",
+}
+
+
+def in_pool_order(pool: Sequence[Candidate], size: int, mode: Mode) -> Decision:
+    """The first `size` candidates of the pool, for a request routed without evidence."""
+    why = UNROUTED[mode]
+    reasons = {
+        c.name: f"picked (#{i} in pool order): {why}"
+        if i <= size
+        else f"left out (#{i} in pool order, {size} asked): {why}"
+        for i, c in enumerate(pool, 1)
+    }
+    return Decision(mode, tuple(pool[:size]), tuple(pool[size:]), reasons)
+
+
+def decide(
+    pool: Sequence[Candidate], evidence: RouteEvidence, config: ChorusConfig, rng: random.Random
+) -> Decision:
+    """Rank `pool` by expected value, ask the top `panels.auto.size`, maybe explore one spare."""
+    size = config.panels.auto.size
+    scored = sorted(
+        ((score(c, evidence, config), index, c) for index, c in enumerate(pool)),
+        key=lambda item: (-item[0].value, item[1]),
+    )
+    ranked = [c for _score, _index, c in scored]
+    picked, spare = ranked[:size], ranked[size:]
+    explored = None
+    if spare and rng.random() < config.learning.explore:
+        chosen = spare.pop(rng.randrange(len(spare)))
+        picked.append(chosen)
+        explored = chosen.name
+    count, reasons = len(ranked), {}
+    for rank, (value, _index, c) in enumerate(scored, 1):
+        if c.name == explored:
+            reasons[c.name] = (
+                f"picked to explore (#{rank} of {count}, not in the top {size}): {value.describe()}"
+            )
+        elif rank <= size:
+            reasons[c.name] = f"picked (#{rank} of {count}): {value.describe()}"
+        else:
+            reasons[c.name] = f"left out (#{rank} of {count}, the top {size} are asked): {value.describe()}"
+    scores = tuple(value for value, _index, _c in scored)
+    return Decision("routed", tuple(picked), tuple(spare), reasons, scores, explored, evidence)
+
+
+def exploration_rng(document: SourceDocument | None, task: str, now: float | None = None) -> random.Random:
+    """The exploration draw's generator: seeded from the document's content hash, the task and the hour."""
+    from orchestration.memory.records import content_hash
+
+    bucket = int((time.time() if now is None else now) // EXPLORE_BUCKET_S)
+    digest = content_hash(document.text) if document is not None else ""
+    return random.Random(f"{digest}:{task}:{bucket}")
+
+
+def label_weights(pool: Sequence[Candidate]) -> dict[str, float]:
+    """Each label's prior weight: the mean `weight` of the candidates with that label."""
+    grouped: dict[str, list[float]] = {}
+    for c in pool:
+        grouped.setdefault(c.seat.label, []).append(c.seat.weight)
+    return {label: sum(weights) / len(weights) for label, weights in grouped.items()}
+
+
+async def route(context: SelectionContext, pool: Sequence[Candidate]) -> Decision:
+    """The routing decision for `pool` in `context` (reads the memory unless learning is off)."""
+    from orchestration.memory.reads import read_soon
+
+    config, size = context.config, context.config.panels.auto.size
+    if not config.learning.enabled:
+        return in_pool_order(pool, size, "learning off")
+    if len(pool) <= size:
+        return in_pool_order(pool, size, "nothing to choose")
+    document, task = context.document, context.task
+    weights = label_weights(pool)
+
+    def query(store: Store) -> tuple[RouteEvidence, random.Random]:
+        from orchestration.learning.route_stats import read_evidence
+
+        path = document.path if document is not None else None
+        evidence = read_evidence(
+            store, learning=config.learning, weights=weights, task=task, path=path,
+            min_agreement=config.policy.min_agreement,
+        )  # fmt: skip
+        return evidence, exploration_rng(document, task)
+
+    read = await read_soon(context.memory, query, None)
+    if read is None:
+        return in_pool_order(pool, size, "no memory")
+    return decide(pool, read[0], config, read[1])
+
+
+_observed: ContextVar[Decision | None] = ContextVar("chorus_route_decision", default=None)
+"""The last decision `pick` made in this task (how `explain_route` sees the numbers)."""
 
 
 async def pick(context: SelectionContext, selection: Selection) -> None:
     """Keep the `panels.auto.size` candidates of best expected value; the rest become spare."""
-    size = context.config.panels.auto.size
-    selection.asked, selection.spare = selection.asked[:size], selection.asked[size:]
+    decision = await route(context, selection.asked)
+    selection.asked, selection.spare = list(decision.picked), list(decision.spare)
+    for name, reason in decision.reasons.items():  # An earlier step's word (a stand-in, a probe) stays.
+        earlier = selection.reasons.get(name)
+        selection.reasons[name] = f"{earlier}; {reason}" if earlier else reason
+    _observed.set(decision)
+
+
+State = Literal["picked", "explore", "spare", "skipped"]
+
+
+@dataclass(frozen=True, slots=True)
+class RouteEntry:
+    """One candidate in `chorus route`: its state after every step, why, and its score when routed."""
+
+    name: str
+    label: str
+    state: State
+    reason: str
+    score: Score | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RouteReport:
+    """`chorus route FILE --explain`: who a request of `task` would ask, and why each was picked or not."""
+
+    task: str
+    auto: bool
+    """False for a panel given as a list (routing is off: the listed seats are asked)."""
+    size: int
+    mode: Mode | Literal["listed"]
+    path: str | None
+    language: str | None
+    mix: Mapping[str, float]
+    findings: int
+    """Findings the language's category mix rests on."""
+    entries: tuple[RouteEntry, ...]
+    notice: str | None = None
+
+    @property
+    def asked(self) -> list[str]:
+        """The names a request would ask."""
+        return [e.name for e in self.entries if e.state in ("picked", "explore")]
+
+    def to_json(self) -> dict[str, JSONValue]:
+        """The report as plain JSON-able data (`chorus route --json`, `chorus/models`)."""
+        from orchestration.memory.stats import to_json
+
+        return cast("dict[str, JSONValue]", to_json(self))
+
+
+async def explain_route(
+    config: ChorusConfig,
+    task: Task,
+    document: SourceDocument | None,
+    *,
+    workspace: Path | None = None,
+    memory: StoreWriter | None = None,
+) -> RouteReport:
+    """Select the seats of a request of `task` on `document` (None: no particular file) as a request
+        would, through every step, and say why (nothing is sent; a probe the breaker granted is handed
+    back). Raises what a request would (`ChorusError`)."""
+    from orchestration.panel import breaker
+    from orchestration.panel.budgets import open_request
+    from orchestration.panel.selection import Selection, SelectionContext, select_seats
+    from orchestration.privacy.gate import PrivacyGate
+
+    if document is None:
+        gate, prepared = PrivacyGate.without_file(config.policy), None
+    else:
+        gate, prepared = await open_request(document, config, workspace)
+    token = _observed.set(None)
+    context = SelectionContext(config, task, gate, prepared, memory)
+    try:
+        selection = await select_seats(context)
+        decision = _observed.get()
+    finally:
+        _observed.reset(token)
+        await breaker.settle(context, Selection(asked=[]))  # Nobody is asked: hand back any probe.
+    auto, asked, spare = (
+        config.is_auto(task),
+        {c.name: c for c in selection.asked},
+        {c.name: c for c in selection.spare},
+    )
+    by_name = {s.name: s for s in decision.scores} if decision is not None else {}
+    order = [name for name in by_name if name in asked or name in spare]  # Ranked, then any stand-ins.
+    order += [name for name in [*asked, *spare] if name not in order]
+    entries: list[RouteEntry] = []
+    for name in order:
+        c = asked.get(name) or spare[name]
+        state: State = "spare" if name not in asked else "picked"
+        if decision is not None and name == decision.explored and name in asked:
+            state = "explore"
+        reason = selection.reasons.get(name) or (state if auto else f"picked: listed in panels.{task}")
+        entries.append(RouteEntry(name, c.seat.label, state, reason, by_name.get(name)))
+    for status in selection.skipped:
+        reason = selection.reasons.get(status.name) or f"left out: {status.error}"
+        entries.append(RouteEntry(status.name, status.model, "skipped", reason))
+    evidence = decision.evidence if decision is not None else None
+    return RouteReport(
+        task=task, auto=auto, size=config.panels.auto.size,
+        mode=decision.mode if decision is not None else "listed",
+        path=document.path if document is not None else None,
+        language=evidence.language if evidence is not None else None,
+        mix=dict(evidence.mix) if evidence is not None else {},
+        findings=evidence.findings if evidence is not None else 0,
+        entries=tuple(entries), notice=selection.notice,
+    )  # fmt: skip
