@@ -459,7 +459,14 @@ async def test_record_usage_prices_tokens_by_the_seats_own_price_unless_a_proxy_
     usage = CallUsage()
     record_usage(response, usage, local=False)  # No seat: litellm's map, which has no price for it.
     assert usage.cost_usd is None
-    record_usage(response, usage, local=True, seat=seat)
+    record_usage(response, usage, local=True, seat=seat)  # A priced seat on this machine (a proxy) costs.
+    assert usage.cost_usd == pytest.approx(3 * 3e-6 + 4 * 15e-6)
+    record_usage(
+        response,
+        usage,
+        local=True,
+        seat=seat.model_copy(update={"input_cost_per_mtok": None, "output_cost_per_mtok": None}),
+    )
     assert usage.cost_usd == 0.0
 
 

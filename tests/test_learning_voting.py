@@ -7,8 +7,9 @@ worked out by hand (`orchestration.learning.trust`: prior Beta(2, 2), a verdict 
 0.25): claude Beta(2 + 10, 2 + 2.5), codex and gemini Beta(2 + 2.5, 2 + 10), each on 20 events.
 
 In the review after it, claude and codex report one problem and codex and gemini another. Counted,
-both stay warnings at `[2/3]`. Weighted, the first (trust 16.5/21 of the panel's: 79%) reaches the
-score it needs, 2 × the panel's mean trust, and stays a warning; the second (9/21: 43%) does not and
+both stay warnings at `[2/3]`. Weighted, the first (trust 16.5/21 of the panel's: 79%; the chance
+that one of its seats is right, 1 − (1 − 12/16.5)(1 − 4.5/16.5) = 0.80) reaches what two seats of the
+panel's mean trust would give (0.67) and stays a warning; the second (9/21: 43%; 0.47) does not and
 is kept at info. Counted votes are what a review without a memory gives, byte for byte.
 """
 

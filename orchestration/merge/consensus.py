@@ -10,11 +10,13 @@ are weighted votes, the message is the heaviest seat's, each seat's own words ar
 Agreement is counted or weighted. Counted (the default): with 3+ seats, a finding fewer than
 `min_agreement` seats reported is downgraded to info. Weighted (`trust`, each seat's learnt trust
 in 0..1, `orchestration.learning.voting`): every seat's vote counts its trust instead of its
-weight, a cluster's score is the sum of its seats' trust, and with 3+ seats a finding is kept at
-its severity when its score reaches `min_agreement` × the panel's mean trust (so with equal trust
-the rule is the counted one), else downgraded to info. Its `confidence` is its score over the
-summed trust of every answering seat: 2 of 3 seats of trust 0.9 and 0.8 against 0.4 give
-1.7 / 2.1 = 81%.
+weight, and with 3+ seats a finding is kept at its severity when the chance that at least one of
+its seats is right, 1 − Π(1 − trust), reaches that of `min_agreement` seats of the panel's mean
+trust, 1 − (1 − mean)^min_agreement (so with equal trust the rule is the counted one), else
+downgraded to info. A trusted seat alone can keep a finding, two weak ones cannot: with trusts 0.9,
+0.6 and 0.3 (mean 0.6, needed 0.84), the 0.9 seat alone passes, 0.6 and 0.3 together (0.72) do not.
+Its `confidence` is its seats' summed trust over that of every answering seat: 2 of 3 seats of
+trust 0.9 and 0.8 against 0.4 give 1.7 / 2.1 = 81%.
 
 A merged finding covers the union of its members' lines (contiguous, since members are at
 most one line apart): the squiggle covers every line a seat pointed at. Merging is
@@ -53,6 +55,8 @@ CATEGORY_PRIORITY: dict[Category, int] = {Category(name): rank for rank, name in
 
 SCORE_TOLERANCE = 1e-9
 """Rounding slack when a cluster's summed trust is compared with the score it needs."""
+MAX_TRUST = 0.99
+"""Trust is capped here in the agreement rule, so that no seat alone is taken as certain."""
 UNKNOWN_TRUST = 0.5
 """The trust of a seat that `trust` does not name (an unknown model's prior under weight 1)."""
 
@@ -88,14 +92,20 @@ class _Panel:
     def agreed(self, members: list[Entry]) -> tuple[bool, float | None]:
         """Whether the members reach agreement, and their confidence (None when votes are counted).
 
-        Counted: `min_agreement` members. Weighted: their summed trust reaches `min_agreement` times
-        the panel's mean trust (less `SCORE_TOLERANCE`, so that equal trusts agree as counts do)."""
+        Counted: `min_agreement` members. Weighted: the chance that one of them is right,
+        1 − Π(1 − trust), reaches that of `min_agreement` seats of the panel's mean trust (less
+        `SCORE_TOLERANCE`, so that equal trusts agree as counts do). The confidence is the members'
+        share of the panel's summed trust."""
         if self.total_trust is None:
             return len(members) >= self.min_agreement, None
         weights = self.weights
-        score = sum(weights[member.seat] for member in members)
-        needed = self.min_agreement * self.total_trust / self.size
-        return score >= needed - SCORE_TOLERANCE, round(score / self.total_trust, 4)
+        missed = 1.0
+        for member in members:
+            missed *= 1.0 - min(weights[member.seat], MAX_TRUST)
+        mean = min(self.total_trust / self.size, MAX_TRUST)
+        needed = 1.0 - (1.0 - mean) ** self.min_agreement
+        share = sum(weights[member.seat] for member in members) / self.total_trust
+        return 1.0 - missed >= needed - SCORE_TOLERANCE, round(share, 4)
 
 
 _SEAT = attrgetter("seat")

@@ -10,7 +10,9 @@ server counted them, and the cost, from the first of these that is known:
    (a side it leaves unset comes from litellm's cost map, else counts 0);
 3. litellm's bundled cost map (`completion_cost`);
 
-else None (a model with no price, such as a self-hosted server's). Seats on this machine cost 0.
+else None (a model with no price, such as a self-hosted server's). Seats on this machine cost 0
+unless a proxy among them reports a charge (a LiteLLM proxy on loopback in front of cloud models)
+or the seat sets its own price.
 `seat_price` is the same price for estimates before a call (`orchestration.learning.spend`).
 `default_endpoint` names where litellm sends a model id that has no `api_base`: its provider's
 default URL when litellm knows it, else the provider's name.
@@ -144,7 +146,14 @@ def record_usage(response: Any, usage: CallUsage, *, local: bool, seat: ModelCon
     counted = getattr(response, "usage", None)
     usage.tokens_in = _count(getattr(counted, "prompt_tokens", None))
     usage.tokens_out = _count(getattr(counted, "completion_tokens", None))
-    usage.cost_usd = 0.0 if local else response_cost(response, seat)
+    if local:  # Free unless a proxy on this machine reports a charge or the seat sets its own price.
+        charged = header_cost(response)
+        price = own_price(seat) if seat is not None else None
+        if charged is None and price is not None and (usage.tokens_in or usage.tokens_out):
+            charged = price.cost(usage.tokens_in or 0, usage.tokens_out or 0)
+        usage.cost_usd = 0.0 if charged is None else charged
+    else:
+        usage.cost_usd = response_cost(response, seat)
     hidden = getattr(response, "_hidden_params", None)
     answered_from = hidden.get("api_base") if isinstance(hidden, dict) else None
     if isinstance(answered_from, str) and answered_from:
