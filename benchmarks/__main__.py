@@ -3,6 +3,10 @@
 Scenarios run one after another (never concurrently: each one's timings must not disturb another's).
 The exit status is 0 even when targets are missed (use `--strict` to fail on a missed target): the
 benchmarks report; they are not tests.
+
+`SCENARIOS` run by default; `EXTRA` (the learning simulation: minutes in full, ~30 s quick) only
+when named with `--only`. The learning scenario also writes `learning.png` to `--out` and, in a
+full run, the README's chart `docs/learning.png` (`--learning-chart PATH` to put it elsewhere).
 """
 
 from __future__ import annotations
@@ -18,7 +22,10 @@ from benchmarks import ScenarioResult, Settings
 from benchmarks.report import markdown_table, write_chart, write_json
 
 SCENARIOS = ["merge", "latency", "responsiveness", "startup", "scale", "sequential", "memory"]
+EXTRA = ["learning"]
+"""Run only when named: not part of the default (and CI's `--quick`) set."""
 DEFAULT_OUT = Path(__file__).resolve().parent
+DOCS_CHART = DEFAULT_OUT.parent / "docs" / "learning.png"
 
 
 async def run_scenario(name: str, settings: Settings, done: dict[str, ScenarioResult]) -> ScenarioResult:
@@ -47,6 +54,10 @@ async def run_scenario(name: str, settings: Settings, done: dict[str, ScenarioRe
         from benchmarks import memory
 
         return await memory.run(settings)
+    if name == "learning":
+        from benchmarks import learning
+
+        return await learning.run(settings)
     from benchmarks import sequential
 
     parallel = done["latency"].chart.get("parallel_wall_ms") if "latency" in done else None
@@ -64,15 +75,37 @@ async def run_all(names: list[str], settings: Settings) -> list[ScenarioResult]:
     return list(done.values())
 
 
+def write_learning_charts(results: list[ScenarioResult], options: argparse.Namespace) -> list[Path]:
+    """The learning scenario's chart in `--out`, and in docs/ (or `--learning-chart`) after a full run."""
+    data = next((result.chart["learning"] for result in results if "learning" in result.chart), None)
+    if data is None:
+        return []
+    from benchmarks.learning_chart import write_learning_chart
+
+    targets = [options.out / "learning.png"]
+    chosen = options.learning_chart
+    if chosen is None and not options.quick:
+        chosen = DOCS_CHART
+    if chosen is not None:
+        targets.append(chosen)
+    return [target for target in targets if write_learning_chart(target, data)]
+
+
 def main(argv: list[str] | None = None) -> int:
     """Parse arguments, run, print the table, write results.json and chart.png."""
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smoke mode: few repetitions, small sizes")
-    parser.add_argument("--only", nargs="+", choices=SCENARIOS, help="run only these scenarios")
+    parser.add_argument("--only", nargs="+", choices=SCENARIOS + EXTRA, help="run only these scenarios")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="where results.json and chart.png go")
     parser.add_argument("--strict", action="store_true", help="exit with status 1 when a target is missed")
+    parser.add_argument(
+        "--learning-chart",
+        type=Path,
+        default=None,
+        help=f"where the learning scenario's chart also goes (default: {DOCS_CHART} in a full run)",
+    )
     options = parser.parse_args(argv)
-    names = [name for name in SCENARIOS if not options.only or name in options.only]
+    names = [name for name in SCENARIOS + EXTRA if name in (options.only or SCENARIOS)]
     settings = Settings(quick=options.quick)
     started, load_at_start = time.perf_counter(), os.getloadavg()
     results = asyncio.run(run_all(names, settings))
@@ -86,12 +119,15 @@ def main(argv: list[str] | None = None) -> int:
         load_at_start=load_at_start,
     )
     charted = write_chart(options.out / "chart.png", results)
+    learning_charts = write_learning_charts(results, options)
     print(markdown_table(results))
     loads = "/".join(f"{value:.1f}" for value in load_at_start)
     print(
         f"\n{seconds:.0f} s (load average at start {loads}); wrote {options.out / 'results.json'}"
         + (f" and {options.out / 'chart.png'}" if charted else " (no chart: matplotlib is not installed)")
     )
+    for chart in learning_charts:
+        print(f"wrote {chart}")
     missed = [row.key for result in results for row in result.measurements if row.passed is False]
     if missed:
         print(f"missed: {', '.join(missed)}")

@@ -28,6 +28,7 @@ from pygls.exceptions import JsonRpcException, JsonRpcInvalidParams
 from orchestration.learning.routing import planned_seats
 from orchestration.panel.fanout import take_turn
 from orchestration.panel.seats import EventHandler, all_failed, failure_summary
+from orchestration.providers.agents.scope import agent_scope
 from orchestration.types.config import ChorusConfig, Task
 from orchestration.types.errors import ChorusError, InputError
 from orchestration.types.requests import ExplainRequest, ImplementRequest, ReviewRequest
@@ -97,7 +98,8 @@ class DocumentRun:
         async def ask(config: ChorusConfig, on_event: EventHandler) -> R:
             memory = await ls.memory.current()
             workspace = workspace_for(ls, uri)
-            return await pipeline(request, config, workspace=workspace, on_event=on_event, memory=memory)
+            with agent_scope(workspace, config.policy, trusted=ls.settings.workspace_trusted):
+                return await pipeline(request, config, workspace=workspace, on_event=on_event, memory=memory)
 
         with ls.documents.watching(self.snapshot.log):
             result = await self.run_panel(ask, on_result)

@@ -62,14 +62,20 @@ def counting(store_path: Path) -> Iterator[CountingWriter]:
 
 
 def config_of(
-    seats: dict[str, dict[str, Any]], *, size: int = 1, review: Any = "auto", **sections: Any
+    seats: dict[str, dict[str, Any]],
+    *,
+    size: int = 1,
+    review: Any = "auto",
+    cost_weight: float = 0.0,
+    **sections: Any,
 ) -> ChorusConfig:
     """Seats on no server (routing never calls them); `review` the panel ("auto" or a list); no
-    exploration unless `learning` sets `explore`."""
+    exploration unless `learning` sets `explore`; price ranks only when `cost_weight` says so."""
     models = {name: {"model": f"openai/{name}", **keys} for name, keys in seats.items()}
     sections["learning"] = {"explore": 0.0, **sections.get("learning", {})}  # Drawn only when asked.
+    auto = {"size": size, "cost_weight": cost_weight}
     return ChorusConfig.model_validate(
-        {"models": models, "panels": {"review": review, "auto": {"size": size}}, **sections}
+        {"models": models, "panels": {"review": review, "auto": auto}, **sections}
     )
 
 
@@ -218,6 +224,20 @@ async def test_expected_cost_beyond_the_budget_share_lowers_a_candidates_value(m
     assert names(selection) == (["cheap"], ["dear"])
     assert "× cost 0.20 (~$0.1000 a call, share $0.0200)" in selection.reasons["dear"]
     assert "× cost 1.00 (~$0.0010 a call, share $0.0200)" in selection.reasons["cheap"]
+
+
+async def test_without_a_budget_price_ranks_by_cost_weight(memory: StoreWriter) -> None:
+    for _ in range(3):
+        record_run(memory, "dear", "openai/dear", tokens=(10_000, 1_000))
+        record_run(memory, "cheap", "openai/cheap", tokens=(10_000, 1_000))
+    dear = {"weight": 1.5, "input_cost_per_mtok": 9.0, "output_cost_per_mtok": 10.0}  # $0.1 a call
+    cheap = {"input_cost_per_mtok": 0.1, "output_cost_per_mtok": 0.0}  # $0.001: a hundredth
+    ignoring = await select(config_of({"dear": dear, "cheap": cheap}, size=1), memory)
+    assert names(ignoring) == (["dear"], ["cheap"])  # Prior 0.6 against 0.5.
+    weighing = await select(config_of({"dear": dear, "cheap": cheap}, size=1, cost_weight=0.25), memory)
+    assert names(weighing) == (["cheap"], ["dear"])
+    assert "× cost 0.32 (~$0.1000 a call, no per-request budget)" in weighing.reasons["dear"]  # 0.01 ** 0.25
+    assert "× cost 1.00 (~$0.0010 a call, no per-request budget)" in weighing.reasons["cheap"]
 
 
 async def test_exploration_adds_exactly_one_spare_at_one_and_none_at_zero(memory: StoreWriter) -> None:

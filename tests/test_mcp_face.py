@@ -32,7 +32,7 @@ from tests.fake_models import FakeModelServer
 LEDGER = REPO / "examples" / "ledger.py"
 KEY_ENV = "CHORUS_MCP_TEST_KEY"
 CANARY = "sk-canary-mcp-7d3e9a1c5b8f2e4d6a0c"
-TOOLS = {"review", "implement", "explain", "stats", "history", "show_run", "feedback", "recall"}
+TOOLS = {"review", "implement", "explain", "ask", "stats", "history", "show_run", "feedback", "recall"}
 OFF_BY_ONE = {
     "start_line": 8,
     "end_line": 8,

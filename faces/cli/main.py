@@ -24,6 +24,7 @@ from pathlib import Path
 import anyio
 from rich.console import Console
 
+from faces.cli.agent_commands import AGENT_COMMANDS, add_agent_parsers, run_agent_command
 from faces.cli.memory_commands import MEMORY_COMMANDS, add_memory_parsers, open_memory, run_memory
 from faces.cli.models_check import check_models, render_panel
 from faces.cli.report import render_explanation, render_implementation, render_review
@@ -115,6 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
     action.add_argument("--revoke", action="store_true", help="stop trusting DIR")
     add_route_parser(sub, common)
     add_memory_parsers(sub, common)
+    add_agent_parsers(sub, common)
     mcp = sub.add_parser("mcp", help="serve Chorus to coding agents over MCP (stdio; see docs/mcp.md)")
     mcp.add_argument("--config", type=Path, help="a chorus.toml (or pyproject.toml) for every tool call")
     mcp.add_argument("--workspace", type=Path, help="workspace root (default: where chorus.toml is)")
@@ -275,6 +277,8 @@ def run_cli(argv: list[str], parser: argparse.ArgumentParser | None = None) -> i
             return anyio.run(run_route, args, out, err, resolve)
         if args.command in MEMORY_COMMANDS:
             return run_memory(args, out, err, load(args, Path.cwd(), err)[0].config)
+        if args.command in AGENT_COMMANDS:
+            return anyio.run(run_agent_command, args, out, err)
         return anyio.run(run_task, args, out, err)
     except (UsageError, ConfigError, InputError, ChorusError) as error:
         say(err, "[bold red]chorus:[/] {}", " ".join(str(error).split()))

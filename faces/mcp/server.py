@@ -1,6 +1,7 @@
 """`chorus mcp`: Chorus as an MCP server (the official SDK's `MCPServer`), on stdio or loopback HTTP.
 
-Tools: `review`, `implement` and `explain` ask the panel (`faces.mcp.tasks`); `stats`, `history`,
+Tools: `review`, `implement` and `explain` ask the panel, `ask` puts a follow-up question about a
+finding to one seat (an agent seat resumes its session) (`faces.mcp.tasks`); `stats`, `history`,
 `show_run`, `feedback` and `recall` read and write the memory (`faces.mcp.memory_tools`). A bad
 argument, a bad config or a store that failed is a tool error of one line (`is_error`), and the
 server keeps serving. Inside an agent seat Chorus started (`CHORUS_AGENT_SEAT` set) every tool
@@ -35,7 +36,7 @@ from faces.mcp.setup import (
     one_line,
     refuse_inside_agent_seat,
 )
-from faces.mcp.tasks import run_task
+from faces.mcp.tasks import run_ask, run_task
 from orchestration.providers.chat import close_clients
 
 LOOPBACK: Final = frozenset({"127.0.0.1", "::1", "localhost"})
@@ -137,6 +138,16 @@ def build_server(options: ServeOptions) -> MCPServer[None]:
                 options, "explain", ctx.report_progress, path=path, first=line, messages=[message]
             )
         )
+
+    @server.tool(annotations=ASKS)
+    async def ask(
+        seat: Annotated[str, Field(description="A seat under [models], e.g. claude-code.")],
+        finding_id: Annotated[str, Field(description="A finding id from review or show_run.")],
+        question: Annotated[str, Field(description="What you want to know about the finding.")],
+    ) -> CallToolResult:
+        """Ask one seat more about a finding (its message, lines and the code as it is now); an agent
+        seat resumes the session it keeps for this workspace."""
+        return await guarded(lambda: run_ask(options, seat, finding_id, question))
 
     @server.tool(annotations=READS)
     async def stats(

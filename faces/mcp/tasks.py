@@ -1,6 +1,8 @@
 """review, implement and explain as MCP tools: the core's pipelines, recorded in the memory.
 
-Each call loads the config for the file (as `chorus review` does), reads the file safely
+`ask` puts a follow-up question about a recorded finding to one seat
+(`orchestration.providers.agents.followup`): an agent seat resumes the session it keeps for the
+workspace. Each call loads the config for the file (as `chorus review` does), reads the file safely
 (`faces.cli.targets`: no FIFO, no device, no more than `policy.max_file_bytes`), runs the pipeline
 with `memory=` so the run is recorded in the same store the CLI and the language server use, and
 sends an MCP progress notification as each seat finishes (when the client asked for progress).
@@ -32,6 +34,9 @@ from orchestration.panel.seats import all_failed
 from orchestration.pipelines.explain import explain_diagnostics
 from orchestration.pipelines.implement import implement_stub
 from orchestration.pipelines.review import review_selection
+from orchestration.providers.agents.followup import ask_about_finding, finding_context
+from orchestration.providers.agents.registration import register_agents
+from orchestration.providers.agents.scope import agent_scope
 from orchestration.types.requests import ExplainRequest, ImplementRequest, ReviewRequest, SourceDocument
 from orchestration.types.results import (
     ImplementResult,
@@ -90,18 +95,20 @@ async def run_pipeline(prepared: Prepared, report: Progress, warnings: list[str]
     memory = await anyio.to_thread.run_sync(open_memory, config, warnings.append)
     on_event = seat_progress(report)
     request = prepared.request
+    register_agents()
     try:
-        if isinstance(request, ReviewRequest):
-            return await review_selection(
+        with agent_scope(workspace, config.policy, memory=memory):
+            if isinstance(request, ReviewRequest):
+                return await review_selection(
+                    request, config, workspace=workspace, on_event=on_event, memory=memory
+                )
+            if isinstance(request, ImplementRequest):
+                return await implement_stub(
+                    request, config, workspace=workspace, on_event=on_event, memory=memory
+                )
+            return await explain_diagnostics(
                 request, config, workspace=workspace, on_event=on_event, memory=memory
             )
-        if isinstance(request, ImplementRequest):
-            return await implement_stub(
-                request, config, workspace=workspace, on_event=on_event, memory=memory
-            )
-        return await explain_diagnostics(
-            request, config, workspace=workspace, on_event=on_event, memory=memory
-        )
     finally:
         if memory is not None:
             await anyio.to_thread.run_sync(memory.close)
@@ -174,3 +181,25 @@ async def run_task(
     return CallToolResult(
         content=[TextContent(type="text", text=text)], structured_content=form, is_error=failed
     )
+
+
+async def run_ask(options: ServeOptions, seat: str, finding_id: str, question: str) -> CallToolResult:
+    """One follow-up question about a finding to one seat; its answer as text (and structured)."""
+    resolved = await anyio.to_thread.run_sync(resolve, options, (options.workspace or Path.cwd()).absolute())
+    config, workspace = resolved.config, resolved.workspace
+    warnings: list[str] = []
+    memory = await anyio.to_thread.run_sync(open_memory, config, warnings.append)
+    if memory is None:
+        raise ToolRefusal("the store is turned off or cannot be opened: there is no finding to ask about")
+    register_agents()
+    try:
+        context = await anyio.to_thread.run_sync(
+            lambda: memory.read(lambda store: finding_context(store, finding_id, workspace), None)
+        )
+        if context is None:
+            raise ToolRefusal("the store cannot be read: " + "; ".join(warnings or ["no reason given"]))
+        answer = await ask_about_finding(config, seat, context, question, workspace=workspace, memory=memory)
+    finally:
+        await anyio.to_thread.run_sync(memory.close)
+    data: dict[str, Any] = {"seat": seat, "finding_id": context.finding.finding_id, "answer": answer}
+    return CallToolResult(content=[TextContent(type="text", text=answer)], structured_content=data)

@@ -19,10 +19,9 @@ candidate still in the running (past the breaker and the gate) from the memory
   invalid answers and timeouts count against; 1 before any call);
 - latency: 1 while those calls' p95 latency is within `LATENCY_SHARE` of `policy.deadline`, else
   that allowance / p95 (twice too slow halves the value);
-- cost: 1 while the expected cost of a call (mean tokens in and out × the seat's prices per
-  million, or its mean recorded cost when it has no price) is within its share of
-  `budget.per_request_usd` (the limit / `panels.auto.size`), else share / expected; 1 with no
-  limit or no estimate (the budget step enforces limits; here cost only ranks).
+- cost: the price of a call against the pool's cheapest, and against its share of
+  `budget.per_request_usd` when one is set (`orchestration.learning.route_value` has the
+  formulas; the budget step enforces limits, here cost only ranks).
 
 The `panels.auto.size` best are asked; the rest go to `selection.spare`, best first. Exploration:
 with probability `learning.explore` one spare, drawn at random, is asked too, so its estimates stay
@@ -41,25 +40,24 @@ from __future__ import annotations
 import random
 import time
 from contextvars import ContextVar
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final, Literal, cast
 
+from orchestration.learning.route_value import Score, cheapest_cost, score
 from orchestration.panel.selection import Candidate
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
     from pathlib import Path
 
-    from orchestration.learning.route_stats import CallStats, LabelTrust, RouteEvidence
+    from orchestration.learning.route_stats import RouteEvidence
     from orchestration.memory.records import JSONValue
     from orchestration.memory.store import Store
     from orchestration.memory.writer import StoreWriter
     from orchestration.panel.selection import Selection, SelectionContext
-    from orchestration.types.config import ChorusConfig, ModelConfig, Task
+    from orchestration.types.config import ChorusConfig, Task
     from orchestration.types.requests import SourceDocument
 
-LATENCY_SHARE: Final = 0.8
-"""Share of `policy.deadline` a candidate's p95 latency may take before its value is cut."""
 EXPLORE_BUCKET_S: Final = 3600.0
 """The exploration draw's seed changes every this many seconds."""
 Mode = Literal["routed", "learning off", "no memory", "nothing to choose"]
@@ -82,96 +80,6 @@ def planned_seats(config: ChorusConfig, task: Task) -> int:
     if config.is_auto(task):
         return min(config.panels.auto.size, len(candidates(config, task)))
     return len(config.panel_for(task))
-
-
-@dataclass(frozen=True, slots=True)
-class Score:
-    """One candidate's expected value and its four factors (see the module docstring)."""
-
-    name: str
-    label: str
-    value: float
-    trust: float
-    trust_events: int
-    availability: float
-    calls: int
-    failures: int
-    latency: float
-    p95_ms: int | None
-    allowed_ms: int
-    cost: float
-    expected_usd: float | None
-    share_usd: float | None
-    mix: Mapping[str, float] = field(default_factory=dict)
-    language: str | None = None
-
-    def describe(self) -> str:
-        """'value 0.62 = trust 0.71 (…) × availability 0.95 (…) × latency 1.00 (…) × cost 1.00 (…)'."""
-        if self.trust_events == 0:
-            trusted = "prior, no evidence yet"
-        elif self.mix:
-            shares = ", ".join(f"{c} {share:.0%}" for c, share in self.mix.items())
-            trusted = f"{self.trust_events} events; {self.language} findings: {shares}"
-        else:
-            trusted = f"{self.trust_events} events"
-        called = f"{self.failures} of {self.calls} recent calls failed" if self.calls else "no calls yet"
-        allowed = f"allowed {self.allowed_ms / 1000:.0f} s"
-        seen = f"p95 {self.p95_ms / 1000:.1f} s" if self.p95_ms is not None else "no latency yet"
-        timed = f"{seen}, {allowed}"
-        if self.expected_usd is None:
-            priced = "no estimate"
-        elif self.share_usd is None:
-            priced = f"~${self.expected_usd:.4f} a call, no per-request budget"
-        else:
-            priced = f"~${self.expected_usd:.4f} a call, share ${self.share_usd:.4f}"
-        return (
-            f"value {self.value:.2f} = trust {self.trust:.2f} ({trusted}) × availability "
-            f"{self.availability:.2f} ({called}) × latency {self.latency:.2f} ({timed}) × cost "
-            f"{self.cost:.2f} ({priced})"
-        )
-
-
-def mixed_trust(trust: LabelTrust, mix: Mapping[str, float]) -> float:
-    """Σ_c mix(c)·trust(c), the roll-up standing in for a category without evidence (no mix: the roll-up)."""
-    if not mix:
-        return trust.mean
-    return sum(share * trust.categories.get(category, (trust.mean, 0))[0] for category, share in mix.items())
-
-
-def expected_cost(seat: ModelConfig, calls: CallStats) -> float | None:
-    """USD one call is expected to cost: recent mean tokens × the seat's prices, else its recorded cost."""
-    priced = seat.input_cost_per_mtok is not None or seat.output_cost_per_mtok is not None
-    if priced and (calls.tokens_in is not None or calls.tokens_out is not None):
-        return (
-            (calls.tokens_in or 0.0) * (seat.input_cost_per_mtok or 0.0)
-            + (calls.tokens_out or 0.0) * (seat.output_cost_per_mtok or 0.0)
-        ) / 1e6
-    return calls.cost_usd
-
-
-def score(candidate: Candidate, evidence: RouteEvidence, config: ChorusConfig) -> Score:
-    """`candidate`'s expected value from `evidence` (see the module docstring)."""
-    from orchestration.learning.route_stats import CallStats, LabelTrust
-
-    seat, label = candidate.seat, candidate.seat.label
-    prior = LabelTrust(seat.weight / (seat.weight + 1.0), 0)
-    trust = evidence.trust.get(label, prior)
-    calls = evidence.calls.get(label, CallStats())
-    allowed_ms = round(LATENCY_SHARE * config.policy.deadline * 1000)
-    p95 = calls.p95_latency_ms
-    latency = 1.0 if p95 is None or p95 <= allowed_ms else allowed_ms / p95
-    limit = config.budget.per_request_usd
-    share = None if limit is None else limit / config.panels.auto.size
-    expected = expected_cost(seat, calls)
-    cost = 1.0 if share is None or expected is None or expected <= share else share / expected
-    availability = (calls.calls - calls.failures + 1) / (calls.calls + 1)
-    trusted = mixed_trust(trust, evidence.mix)
-    return Score(
-        name=candidate.name, label=label, value=trusted * availability * latency * cost, trust=trusted,
-        trust_events=trust.events, availability=availability, calls=calls.calls, failures=calls.failures,
-        latency=latency, p95_ms=p95, allowed_ms=allowed_ms, cost=cost, expected_usd=expected,
-        share_usd=share, mix=dict(evidence.mix) if trust.events else {}, language=evidence.language,
-    )  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,8 +121,9 @@ def decide(
 ) -> Decision:
     """Rank `pool` by expected value, ask the top `panels.auto.size`, maybe explore one spare."""
     size = config.panels.auto.size
+    cheapest = cheapest_cost(pool, evidence)
     scored = sorted(
-        ((score(c, evidence, config), index, c) for index, c in enumerate(pool)),
+        ((score(c, evidence, config, cheapest), index, c) for index, c in enumerate(pool)),
         key=lambda item: (-item[0].value, item[1]),
     )
     ranked = [c for _score, _index, c in scored]

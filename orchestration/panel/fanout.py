@@ -227,7 +227,7 @@ class _FanOut(Generic[T]):
                 usage=run.usage,
             )
 
-        if self.cache is None:
+        if self.cache is None or seat.config.agent is not None:  # An agent's answer is its workspace's.
             return await call()
         reused = await self.cache.answer(seat.config, seat.messages, seat.gate, self.json_schema, call)
         run.cached, run.cache_key = reused.cached, reused.key

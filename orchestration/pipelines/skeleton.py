@@ -55,6 +55,7 @@ from orchestration.panel.fanout import Seat
 from orchestration.panel.seats import EventHandler, PanelRound, PanelRun, run_panel
 from orchestration.panel.selection import SelectionContext, select_seats
 from orchestration.privacy.gate import PrivacyGate
+from orchestration.providers.agents.scope import agent_scope
 from orchestration.types.config import ChorusConfig, ModelConfig, Task
 from orchestration.types.errors import ChorusError
 from orchestration.types.requests import Message, SourceDocument
@@ -159,7 +160,8 @@ class Pipeline(ABC, Generic[RequestT, AnswerT, ResultT]):
 
         With `memory`, the run is recorded and its seats' answers may come from the cache.
         """
-        return await cls(request, config, workspace, memory).run(on_event)
+        with agent_scope(workspace, config.policy, memory=memory):  # What agent seats may read.
+            return await cls(request, config, workspace, memory).run(on_event)
 
     def check(self) -> None:
         """Raise `InputError` (or another `ChorusError`) for a request that cannot be served as asked."""

@@ -8,7 +8,9 @@ matter); when the settings change, the workspace is untrusted again until truste
 
 An untrusted workspace config may still choose panels, thresholds, model ids and instructions;
 `strip_untrusted` removes every key that could send a key or code elsewhere or run a program
-(`api_base`, `api_key_env`, `validate_command`, any other `*command*` key, model ids that are URLs),
+(`api_base`, `api_key_env`, `validate_command`, any other `*command*` key, model ids that are URLs,
+and a seat's `agent` with its `prompt` / `output`: an agent seat runs a program), a seat left with no
+model of its own is dropped along with its mentions in the panels,
 or move the memory (`store.path`, `store.url`: where runs, findings and cached answers are written,
 and `store.user`: whose they are), and lets its `exclude` / `local_only` globs only add to those of
 the trusted layers below it.
@@ -34,6 +36,9 @@ TRUST_FILE_NAME = "trusted-workspaces.json"
 USER_CONFIG_NAME = "chorus.toml"
 UNTRUSTED_SEAT_KEYS = ("api_base", "api_key_env")
 """Seat keys an untrusted workspace config may not set: where requests go, and which secret they carry."""
+UNTRUSTED_AGENT_KEYS = ("agent", "prompt", "output")
+"""Seat keys that make a seat a coding agent (a program Chorus starts): never from an untrusted config."""
+AGENT_MODEL_PREFIX = "agent/"
 UNTRUSTED_STORE_KEYS = ("path", "url", "user")
 """`[store]` keys an untrusted workspace config may not set: where the memory is written, and as whom."""
 ADDITIVE_POLICY_KEYS = ("exclude", "local_only")
@@ -165,6 +170,7 @@ def strip_untrusted(
     """
     clean: dict[str, Any] = dict(raw)
     ignored: list[str] = []
+    dropped: set[str] = set()
     models = raw.get("models")
     if isinstance(models, Mapping):
         clean_models: dict[str, Any] = {}
@@ -175,10 +181,19 @@ def strip_untrusted(
             kept = {}
             for key, value in seat.items():
                 url_model = key == "model" and isinstance(value, str) and "://" in value
-                if key in UNTRUSTED_SEAT_KEYS or _is_command_key(str(key)) or url_model:
+                agent_model = (
+                    key == "model" and isinstance(value, str) and value.startswith(AGENT_MODEL_PREFIX)
+                )
+                refused = (
+                    key in UNTRUSTED_SEAT_KEYS or key in UNTRUSTED_AGENT_KEYS or _is_command_key(str(key))
+                )
+                if refused or url_model or agent_model:
                     ignored.append(f"models.{name}.{key}")
                 else:
                     kept[key] = value
+            if "agent" in seat and "model" not in kept and not _defined_below(trusted_below, name):
+                dropped.add(str(name))
+                continue
             clean_models[name] = kept
         clean["models"] = clean_models
     policy = raw.get("policy")
@@ -196,11 +211,34 @@ def strip_untrusted(
             else:
                 clean_policy[key] = value
         clean["policy"] = clean_policy
+    if dropped and isinstance(raw.get("panels"), Mapping):
+        clean["panels"] = _without_seats(raw["panels"], dropped)
     store = raw.get("store")
     if isinstance(store, Mapping):
         clean["store"] = {key: value for key, value in store.items() if key not in UNTRUSTED_STORE_KEYS}
         ignored.extend(f"store.{key}" for key in store if key in UNTRUSTED_STORE_KEYS)
     return clean, ignored
+
+
+def _defined_below(trusted_below: Mapping[str, Any], name: object) -> bool:
+    """Whether a trusted layer below defines seat `name` (then the workspace's table only amends it)."""
+    models = trusted_below.get("models")
+    return isinstance(models, Mapping) and name in models
+
+
+def _without_seats(panels: Mapping[str, Any], dropped: set[str]) -> dict[str, Any]:
+    """`[panels]` without the seats an untrusted config may not define (agent seats it dropped)."""
+    clean: dict[str, Any] = {}
+    for key, value in panels.items():
+        if isinstance(value, list):
+            clean[key] = [item for item in value if item not in dropped]
+        elif key == "arbiter" and value in dropped:
+            continue
+        elif key == "auto" and isinstance(value, Mapping) and isinstance(value.get("from"), list):
+            clean[key] = {**value, "from": [item for item in value["from"] if item not in dropped]}
+        else:
+            clean[key] = value
+    return clean
 
 
 def untrusted_notice(label: str, ignored: list[str], workspace: Path | None) -> str:

@@ -1,10 +1,11 @@
 """The mark an agent seat carries, so Chorus never calls itself in a loop.
 
 An agent seat is a coding agent (a CLI such as `claude` or `codex`) that Chorus starts as a panel
-member. Such an agent may have Chorus configured as one of its own MCP servers; if it called
-Chorus's tools, that Chorus would start agents again, without end. Every agent process Chorus
-starts gets `AGENT_SEAT_ENV` in its environment (`agent_seat_environment`), and the MCP face
-refuses every tool while the variable is set (`inside_agent_seat`).
+member (`orchestration.providers.agents`). Such an agent may have Chorus configured as one of its
+own MCP servers; if it called Chorus's tools, that Chorus would start agents again, without end.
+Every agent process Chorus starts gets `AGENT_SEAT_ENV` in its environment
+(`agent_seat_environment`), and the MCP face refuses every tool while the variable is set
+(`inside_agent_seat`).
 """
 
 from __future__ import annotations

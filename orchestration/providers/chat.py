@@ -33,6 +33,7 @@ import anyio
 from orchestration.offload import off_loop
 from orchestration.privacy.audit import OutboundCall, report_call
 from orchestration.privacy.gate import PrivacyGate, is_local_model, register_secret, scrub_secrets
+from orchestration.providers.agents.provider import AgentProvider
 from orchestration.providers.base import CallUsage, ChatCall, ProviderRegistry
 from orchestration.providers.endpoints import CIRCUITS, EndpointLease, seat_key
 from orchestration.providers.failures import describe_failure, log_unexpected, nothing_sent, retry_wait
@@ -41,6 +42,7 @@ from orchestration.providers.usage import default_endpoint, record_usage
 from orchestration.types.config import LOCAL_PREFIX, ModelConfig
 from orchestration.types.errors import ProviderError
 from orchestration.types.requests import Message
+from orchestration.types.sections import AGENT_PREFIX
 
 __all__ = [
     "PROVIDERS",
@@ -243,6 +245,7 @@ class EmbeddedProvider(LitellmProvider):
 PROVIDERS: Final = ProviderRegistry(default=LitellmProvider())
 """The provider of every seat: litellm by default, the embedded model for `local/...` ids."""
 PROVIDERS.register(LOCAL_PREFIX, EmbeddedProvider())
+PROVIDERS.register(AGENT_PREFIX, AgentProvider())
 
 
 async def complete_chat(

@@ -6,12 +6,16 @@ them, so modules anywhere in the core may import them without a cycle.
 
 from __future__ import annotations
 
-from typing import Final, Literal
+from typing import Any, Final, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 Task = Literal["review", "implement", "explain"]
+AgentName = Literal["claude", "codex", "gemini", "copilot", "grok", "custom"]
+"""The coding-agent CLIs a seat may be (`orchestration.providers.agents.profiles`), or any command."""
+AGENT_PREFIX: Final = "agent/"
+"""Model ids of agent seats: `agent/claude`, or `agent/claude/<the model the CLI should use>`."""
 
 LOCAL_PREFIX: Final = "local/"
 """Model ids served by the embedded local runtime (`local/qwen2.5-coder-1.5b`); such seats are local."""
@@ -23,12 +27,39 @@ DEFAULT_EXCLUDE = [".env", ".env.*", "*.pem", "*.key", "**/secrets/**", "id_rsa*
 
 
 class ModelConfig(BaseModel):
-    """One panel seat: a model reachable through litellm."""
+    """One panel seat: a model reachable through litellm, or a coding-agent CLI (`agent`)."""
 
     model_config = ConfigDict(extra="forbid")
 
     model: str = Field(
-        description=f"Any litellm model id, e.g. 'anthropic/claude-sonnet-4-5' or '{LOCAL_PREFIX}qwen'."
+        description=(
+            f"Any litellm model id, e.g. 'anthropic/claude-sonnet-4-5' or '{LOCAL_PREFIX}qwen'. "
+            f"For an agent seat: optional, the model the CLI should use (the seat's id becomes "
+            f"'{AGENT_PREFIX}<agent>/<model>'; unset: '{AGENT_PREFIX}<agent>', the CLI's own choice)."
+        ),
+    )
+    agent: AgentName | None = Field(
+        default=None,
+        description=(
+            "Run a coding-agent CLI as this seat (claude, codex, gemini, copilot, grok), or any "
+            "`command` with agent = 'custom'. It reads a throwaway copy of the workspace in its "
+            "read-only mode; only in trusted workspaces."
+        ),
+    )
+    command: list[str] | None = Field(
+        default=None,
+        description=(
+            "The agent's command line: required for agent = 'custom'; for a built-in agent, the "
+            "executable (and leading arguments) to use instead of its usual name."
+        ),
+    )
+    prompt: Literal["stdin", "arg"] = Field(
+        default="stdin",
+        description="How a custom agent gets the prompt: on stdin, or as its last argument.",
+    )
+    output: Literal["json", "text"] = Field(
+        default="text",
+        description="What a custom agent prints: JSON (or JSON lines) with its answer, or plain text.",
     )
     api_key_env: str | None = Field(
         default=None,
@@ -110,6 +141,47 @@ class ModelConfig(BaseModel):
             raise ValueError("must name a model, e.g. 'anthropic/claude-sonnet-4-5'")
         return value
 
+    @property
+    def agent_model(self) -> str | None:
+        """The model an agent seat's CLI is told to use (None: the CLI's own default, or not an agent)."""
+        if self.agent is None:
+            return None
+        rest = self.model.removeprefix(f"{AGENT_PREFIX}{self.agent}").removeprefix("/")
+        return rest or None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _agent_names_its_model(cls, data: Any) -> Any:
+        """An agent seat without `model` is `agent/<agent>` (others still get "Field required")."""
+        if isinstance(data, dict) and isinstance(data.get("agent"), str) and "model" not in data:
+            return {**data, "model": f"{AGENT_PREFIX}{data['agent']}"}
+        return data
+
+    @model_validator(mode="after")
+    def _model_or_agent(self) -> ModelConfig:
+        if self.agent is None:
+            if self.model.startswith(AGENT_PREFIX):
+                raise ValueError(
+                    f"model {self.model!r} names an agent seat: set agent = 'claude' (or another)"
+                )
+            if self.command is not None:
+                raise ValueError("command is for agent seats: set agent = 'custom' (or a built-in agent)")
+            return self
+        if self.agent == "custom" and not self.command:
+            raise ValueError("agent = 'custom' needs command, e.g. ['my-agent', '--json']")
+        if self.command is not None and (not self.command or not all(p.strip() for p in self.command)):
+            raise ValueError("command must be a non-empty list of non-empty strings")
+        own = f"{AGENT_PREFIX}{self.agent}"
+        model = self.model.strip()
+        if not model:
+            self.model = own
+        elif model.startswith(AGENT_PREFIX):
+            if model != own and not model.startswith(f"{own}/"):
+                raise ValueError(f"model {model!r} does not match agent {self.agent!r} (use '{own}/<model>')")
+        else:
+            self.model = f"{own}/{model}"
+        return self
+
     @field_validator("api_base")
     @classmethod
     def _api_base_is_a_url(cls, value: str | list[str] | None) -> str | list[str] | None:
@@ -145,6 +217,15 @@ class AutoPanelConfig(BaseModel):
         default_factory=list,
         alias="from",
         description="The seats automatic routing chooses from (empty: every configured model).",
+    )
+    cost_weight: float = Field(
+        default=0.25,
+        ge=0,
+        le=4,
+        description=(
+            "How much price ranks candidates: value × (cheapest / this) ** cost_weight "
+            "(0 ignores price; 0.25: sixteen times the price needs twice the quality)."
+        ),
     )
 
 

@@ -8,6 +8,10 @@
   records the fix as accepted);
 - a Chorus diagnostic → "Dismiss: not a problem" (`chorus.dismissFinding`) and "Mark as useful"
   (`chorus.markUseful`), with the finding's id;
+- a Chorus diagnostic, for each agent seat of the config → "Ask claude-code more about this
+  finding" (`chorus.askAboutFinding [findingId, uri, seat, question?]`): the seat (resuming the
+  session it keeps for the workspace) answers a follow-up question (a default one from the menu),
+  shown with `window/showMessage` and returned as `{findingId, seat, answer}`;
 - an automatic request anywhere (LSP4IJ's intentions, VS Code's lightbulb, which lists source
   actions only in its "Source Action..." menu) or an explicit `source` one → "Chorus: show model
   stats" (`chorus.stats`, kind `source`). Explicit quick-fix requests stay about their line.
@@ -19,21 +23,23 @@ custom requests (LSP4IJ, Cursor's quick-fix menu) still get every feature.
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any, cast
 
 from lsprotocol import types
 from pygls.exceptions import JsonRpcException
 
 from orchestration.code.stubs import find_stub
 from orchestration.machine_form import JSONObject
+from orchestration.providers.agents.followup import FindingContext, ask_about_finding, finding_context
+from orchestration.providers.agents.registration import register_agents
 from orchestration.types.errors import ChorusError
+from server.commands import Argument, check_arguments, one_line
 from server.convert import short, strip_agreement, structure, unstructure
 from server.document_state import finding_id_of
+from server.language_server import ChorusLanguageServer
 from server.memory_messages import ACCEPT_COMMAND, DISMISS_COMMAND, STATS_COMMAND, USEFUL_COMMAND
 from server.messages import DIAGNOSTIC_SOURCE, EXPLAIN_COMMAND, IMPLEMENT_COMMAND, REVIEW_COMMAND
-
-if TYPE_CHECKING:
-    from server.language_server import ChorusLanguageServer
+from server.workspaces import workspace_for
 
 logger = logging.getLogger(__name__)
 
@@ -44,6 +50,19 @@ DISMISS_TITLE = "Dismiss: not a problem"
 USEFUL_TITLE = "Mark as useful"
 ACCEPT_TITLE = "Chorus: the fix was applied"
 STATS_TITLE = "Chorus: show model stats"
+ASK_COMMAND = "chorus.askAboutFinding"
+ASK_ARGUMENTS = (
+    Argument("findingId", str),
+    Argument("uri", str),
+    Argument("seat", str),
+    Argument("question", str, required=False),
+)
+DEFAULT_QUESTION = "Tell me more about this finding: does it hold here, why, and how should it be fixed?"
+
+
+def ask_title(seat: str) -> str:
+    """'Ask claude-code more about this finding'."""
+    return f"Ask {seat} more about this finding"
 
 
 def is_empty(selection: types.Range) -> bool:
@@ -161,6 +180,54 @@ def feedback_actions(
     return actions
 
 
+def ask_actions(ls: ChorusLanguageServer, uri: str, diagnostic: types.Diagnostic) -> list[types.CodeAction]:
+    """ "Ask <seat> more about this finding", once per agent seat, for a Chorus diagnostic's finding."""
+    config = ls.settings.config
+    finding = finding_id_of(chorus_copy(ls, uri, diagnostic))
+    if finding is None or config is None:
+        return []
+    actions = []
+    for seat, model in config.models.items():
+        if model.agent is None:
+            continue
+        action = command_action(
+            ask_title(seat), types.CodeActionKind.QuickFix, ASK_COMMAND, [finding, uri, seat]
+        )
+        action.diagnostics = [diagnostic]
+        actions.append(action)
+    return actions
+
+
+async def ask_command(ls: ChorusLanguageServer, *arguments: Any) -> dict[str, str | None]:
+    """`chorus.askAboutFinding [findingId, uri, seat, question?]`: the seat's answer, also shown."""
+    finding_id, uri, seat, question = check_arguments(ASK_COMMAND, arguments, ASK_ARGUMENTS)
+    register_agents()
+    workspace = workspace_for(ls, uri)
+    try:
+        config = ls.settings.require_config()
+        memory = await ls.memory.current()
+        context, read = await ls.memory.read(
+            lambda store: finding_context(store, finding_id, workspace), cast(FindingContext | None, None)
+        )
+        if not read or context is None:
+            raise ChorusError("the memory is off or cannot be read: there is no finding to ask about")
+        answer = await ask_about_finding(
+            config,
+            seat,
+            context,
+            question or DEFAULT_QUESTION,
+            workspace=workspace,
+            memory=memory,
+            trusted=ls.settings.workspace_trusted,
+        )
+    except ChorusError as error:
+        message = one_line(str(error))
+        ls.show_message(f"Chorus: {seat}: {message}", types.MessageType.Error)
+        return {"findingId": finding_id, "seat": seat, "answer": None, "error": message}
+    ls.show_message(f"{seat} on this finding: {answer.strip()}", types.MessageType.Info)
+    return {"findingId": finding_id, "seat": seat, "answer": answer, "error": None}
+
+
 def offers_stats(context: types.CodeActionContext, only: list[str]) -> bool:
     """Whether to offer "Chorus: show model stats": on automatic requests, and explicit `source` ones."""
     automatic = context.trigger_kind == types.CodeActionTriggerKind.Automatic
@@ -190,6 +257,7 @@ async def text_document_code_action(
         if diagnostic.source == DIAGNOSTIC_SOURCE:
             actions.extend(fix_actions(ls, uri, diagnostic))
             actions.extend(feedback_actions(ls, uri, diagnostic))
+            actions.extend(ask_actions(ls, uri, diagnostic))
     only = [kind_name(kind) for kind in params.context.only or []]
     if offers_stats(params.context, only):
         actions.append(command_action(STATS_TITLE, types.CodeActionKind.Source, STATS_COMMAND, []))
@@ -197,7 +265,7 @@ async def text_document_code_action(
 
 
 def register(server: ChorusLanguageServer) -> None:
-    """Register the code action provider."""
+    """Register the code action provider (and the command of "Ask <seat> more about this finding")."""
     kinds = [
         types.CodeActionKind.QuickFix,
         types.CodeActionKind.Refactor,
@@ -207,3 +275,4 @@ def register(server: ChorusLanguageServer) -> None:
     server.feature(types.TEXT_DOCUMENT_CODE_ACTION, types.CodeActionOptions(code_action_kinds=kinds))(
         text_document_code_action
     )
+    server.command(ASK_COMMAND)(ask_command)
