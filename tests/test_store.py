@@ -280,7 +280,7 @@ def test_an_older_store_is_upgraded_on_open(config: StoreConfig) -> None:
         )  # fmt: skip
     engine.dispose()
     with Store.open(config) as store:
-        assert store.revision == head_revision() == "0003"
+        assert store.revision == head_revision() == "0004"
         assert [summary.run_id for summary in store.history()] == ["oldrun0000000000"]
         store.record_feedback(FeedbackEvent(finding_id="f", verdict="useful"))  # a table of 0002
 

@@ -11,8 +11,11 @@ sees the same one) and counts, for each merged finding a seat reported, its mode
   for every seat that reported it, one that stayed below is a failure.
 
 Evidence decays by age (a verdict's time, a run's start): it counts 2^(-age / half_life). Ages are
-grouped by calendar day (UTC) in the database, each group decayed at its mean time, so a query
-returns one row per model, task, category, outcome and day whatever the store's size.
+grouped by calendar day (UTC), each group decayed at its mean time, as before; the groups now come
+from the rollup (`orchestration.memory.rollup`: counts and summed times per model, task,
+category, outcome and day, the window's first day from its rows), so a report reads
+O(models × days) rows whatever the store's size. (PostgreSQL used to round days noon to noon; both
+backends now use UTC calendar days, as SQLite did.)
 
 The prior is Beta(2·w, 2), w the configured `weight` of the seats that use the model (their mean;
 1.0 for a model no seat names): weight 1 starts at 0.5 as strong as four observations, a heavier
@@ -20,32 +23,32 @@ seat starts higher. The posterior adds the decayed successes to α and failures 
 α / (α + β) and `low`..`high` its equal-tailed 90% credible interval (`orchestration.learning.beta`).
 A model's roll-up (task and category None) pools all its evidence under one prior.
 
-Seats are named in a merged finding; each is turned into its model by joining the run's seat call.
-The window (`since_s`) keeps verdicts given and runs started in it; `task` keeps runs of one task.
+Seats are named in a merged finding; a seat that only ever called one model gives it its findings,
+one that changed gives each run's findings to the model of its call in that run. The window
+(`since_s`) keeps findings whose latest verdict was given in it (judged as of that verdict) and runs
+started in it; `task` keeps runs of one task.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Protocol, cast
-
-from sqlalchemy import ColumnElement, Connection, FromClause, Integer, and_, case, func, or_, select, true
-from sqlalchemy import cast as sql_cast
 
 from orchestration.learning.beta import credible_interval
 from orchestration.learning.settings import LearningConfig
 from orchestration.memory import schema
 from orchestration.memory.records import JSONValue
+from orchestration.memory.rollup import columns
+from orchestration.memory.rollup_reads import WindowReader, by_model, seat_models
 from orchestration.memory.stats import reading, to_json
 from orchestration.memory.store import Store
 
 DAY_S: Final = 86400.0
 PRIOR_STRENGTH: Final = 2.0
 """α0 = PRIOR_STRENGTH · weight and β0 = PRIOR_STRENGTH: weight 1 is Beta(2, 2)."""
-GOOD: Final = ("accept", "useful")
 Key = tuple[str, str, str]
 """(model, task, category)."""
 
@@ -155,108 +158,47 @@ def model_weights(seats: Mapping[str, Seat]) -> dict[str, float]:
     return {model: sum(weights) / len(weights) for model, weights in grouped.items()}
 
 
-def _seats_of(connection: Connection) -> FromClause:
-    """One row per seat named in a merged finding's `models`, in a column named `value`."""
-    findings = schema.findings
-    if connection.dialect.name == "postgresql":
-        items = func.jsonb_array_elements_text(findings.c.models)
-    else:
-        items = func.json_each(findings.c.models)
-    return cast(FromClause, items.table_valued("value").alias("seat"))
+Row = tuple[str, str, str, int, int, float]
+"""(model, task, category, good, events, their mean time) of one day."""
 
 
-def _runs_window(since: float | None, task: str | None) -> list[ColumnElement[bool]]:
-    runs = schema.runs
-    where: list[ColumnElement[bool]] = []
-    if since is not None:
-        where.append(runs.c.started_at >= since)
-    if task is not None:
-        where.append(runs.c.task == task)
-    return where
-
-
-@dataclass(slots=True, frozen=True)
-class _SeatModels:
-    """Which model each seat name stands for: `single` when it only ever had one, else `changed`."""
-
-    single: dict[str, str]
-    changed: tuple[str, ...]
-
-    @classmethod
-    def read(cls, connection: Connection) -> _SeatModels:
-        calls = schema.seat_calls
-        models_of: dict[str, set[str]] = {}
-        for seat, model in connection.execute(select(calls.c.seat, calls.c.model).distinct()):
-            models_of.setdefault(str(seat), set()).add(str(model))
-        single = {seat: next(iter(models)) for seat, models in models_of.items() if len(models) == 1}
-        return cls(single, tuple(sorted(set(models_of) - set(single))))
-
-
-def _grouped(
-    connection: Connection,
-    seats: _SeatModels,
-    source: FromClause,
-    good: ColumnElement[Any],
-    at: ColumnElement[Any],
-    where: list[ColumnElement[bool]],
-) -> list[Any]:
-    """(model, task, category, good, events, mean time) per day of `at`, for findings' seats.
-
-    Grouped by seat name, each turned into its one model here; only seats that changed models are
-    joined to their runs' seat calls (that join costs most of the time on a large store)."""
-    findings, calls, runs = schema.findings, schema.seat_calls, schema.runs
-    seat = _seats_of(connection)
-    name: ColumnElement[str] = seat.c.value
-    base = source.join(seat, true()).join(runs, runs.c.id == findings.c.run_id)
-    day = sql_cast(at / DAY_S, Integer)
-    tail = (runs.c.task, findings.c.category, good, day)
-    unchanged = [*where, *([name.not_in(seats.changed)] if seats.changed else [])]
-    query = select(name, *tail[:3], func.count(), func.avg(at)).select_from(base).where(*unchanged)
-    rows: list[Any] = [
-        (seats.single[str(row[0])], *row[1:])
-        for row in connection.execute(query.group_by(name, *tail))
-        if str(row[0]) in seats.single
+def _rows(totals: Mapping[tuple[Any, ...], Sequence[float]]) -> list[Row]:
+    return [
+        (str(model), str(task), str(category), int(good), int(count), float(at) / int(count))
+        for (model, task, category, good, _day), (count, at) in sorted(totals.items())
+        if count
     ]
-    if seats.changed:
-        joined = base.join(calls, and_(calls.c.run_id == findings.c.run_id, calls.c.seat == name))
-        query = select(calls.c.model, *tail[:3], func.count(), func.avg(at)).select_from(joined)
-        query = query.where(*where, name.in_(seats.changed)).group_by(calls.c.model, *tail)
-        rows += list(connection.execute(query))
-    return rows
 
 
-def _verdict_rows(
-    connection: Connection, seats: _SeatModels, since: float | None, task: str | None
-) -> list[Any]:
-    """Per judged finding its latest verdict (a success unless a dismissal came last), per seat."""
-    feedback, findings = schema.feedback, schema.findings
-    good_at = func.max(case((feedback.c.verdict.in_(GOOD), feedback.c.at)))
-    bad_at = func.max(case((feedback.c.verdict == "dismiss", feedback.c.at)))
-    judged = select(
-        feedback.c.finding_id,
-        case((bad_at.is_(None), 1), (good_at >= bad_at, 1), else_=0).label("good"),
-        func.max(feedback.c.at).label("at"),
+def _verdict_rows(reader: WindowReader, models_of: dict[str, set[str]]) -> list[Row]:
+    """Per judged finding its latest verdict (a success unless a dismissal came last), per seat, by
+    the day of that verdict."""
+    group = ["seat", "call_model", "task", "category", "good", "verdict_day"]
+    judged = reader.sums(schema.rollup_verdicts, "verdicts", group)
+    return _rows(by_model(judged, models_of, items=[0, 2], pairs=[1, 3]))
+
+
+def _agreement_rows(reader: WindowReader, models_of: dict[str, set[str]], min_agreement: int) -> list[Row]:
+    """Per merged finding of a panel of 2+, whether it reached agreement, per seat that reported it,
+    by the day its run started."""
+    table = schema.rollup_findings
+    group = ["seat", "call_model", "task", "category", "votes", "panel_size", "run_day"]
+    panel = columns(table)[0].index("panel_size")
+    found = reader.sums(
+        table, "runs", group, where=[table.c.panel_size >= 2], keep=lambda key: key[panel] >= 2
     )
-    if since is not None:
-        judged = judged.where(feedback.c.at >= since)
-    verdicts = judged.group_by(feedback.c.finding_id).subquery()
-    source = verdicts.join(findings, findings.c.id == verdicts.c.finding_id)
-    return _grouped(connection, seats, source, verdicts.c.good, verdicts.c.at, _runs_window(None, task))
+    totals: dict[tuple[Any, ...], list[float]] = {}
+    for (model, task, category, votes, size, day), (count, at) in by_model(
+        found, models_of, items=[0, 2], pairs=[1, 3]
+    ).items():
+        agreed = votes >= 2 and (votes >= min_agreement or votes >= size)
+        total = totals.setdefault((model, task, category, int(agreed), day), [0, 0.0])
+        total[0] += count
+        total[1] += at
+    return _rows(totals)
 
 
-def _agreement_rows(
-    connection: Connection, seats: _SeatModels, since: float | None, task: str | None, min_agreement: int
-) -> list[Any]:
-    """Per merged finding of a panel of 2+, whether it reached agreement, per seat that reported it."""
-    findings, runs = schema.findings, schema.runs
-    votes = findings.c.votes
-    agreed = and_(votes >= 2, or_(votes >= min_agreement, votes >= findings.c.panel_size))
-    good = case((agreed, 1), else_=0)
-    where = [findings.c.panel_size >= 2, *_runs_window(since, task)]
-    return _grouped(connection, seats, findings, good, runs.c.started_at, where)
-
-
-def _evidence(rows: list[Any], weight: float, now: float, half_life_s: float, *, verdicts: bool
+def _evidence(rows: list[Row], weight: float, now: float, half_life_s: float, *, verdicts: bool
               ) -> Iterator[tuple[Key, _Evidence]]:  # fmt: skip
     for model, task, category, good, count, mean_at in rows:
         decayed = int(count) * weight * 0.5 ** (max(0.0, now - float(mean_at)) / half_life_s)
@@ -294,10 +236,11 @@ def trust_scores(
         return report
     half_life_s = settings.half_life_days * DAY_S
     with reading(store) as connection:
-        seats = _SeatModels.read(connection)
-        judged = _verdict_rows(connection, seats, since, task)
+        reader = WindowReader(connection, since, task)
+        models_of = seat_models(connection)
+        judged = _verdict_rows(reader, models_of)
         weighted = settings.agreement_weight > 0
-        agreed = _agreement_rows(connection, seats, since, task, min_agreement) if weighted else []
+        agreed = _agreement_rows(reader, models_of, min_agreement) if weighted else []
     by_key: dict[Key, _Evidence] = {}
     by_model: dict[str, _Evidence] = {}
     for key, evidence in [

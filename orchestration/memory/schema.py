@@ -4,13 +4,15 @@ The migrations in `orchestration/memory/migrations/versions` create exactly thes
 module is what the store's queries are written against. Times are `Double` seconds since the epoch
 (UTC); JSON columns are JSON on SQLite and JSONB on PostgreSQL. The runs' owner column is named
 `user` (quoted by SQLAlchemy: it is a reserved word in PostgreSQL) so row-level security policies
-can later compare it with `current_user`.
+can later compare it with `current_user`. The `rollup_*` tables are counters the writer keeps in
+step with the rows (`orchestration.memory.rollup`), so stats and trust read days, not rows.
 """
 
 from __future__ import annotations
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Column,
     Double,
@@ -39,6 +41,13 @@ NAMING = {
 metadata = MetaData(naming_convention=NAMING)
 Json = JSON().with_variant(JSONB(), "postgresql")
 ID = 32
+ROLLUP_CALL_COUNTS = (
+    "calls", "asked", "answered", "errors", "timeouts", "cached", "timed", "tokens_in", "tokens_out",
+    "opinions",
+)  # fmt: skip
+"""`rollup_calls`' integer counters (`timed`: `ok` calls with a latency)."""
+ROLLUP_FLAGS = ("good", "accepted", "dismissed", "useful")
+"""`rollup_verdicts`' judgement columns (0 or 1): the latest verdict's, then ever accepted, ..."""
 
 
 def _run_fk() -> Column[str]:
@@ -70,6 +79,9 @@ runs = Table(
     Index(None, "user", "started_at"),
 )
 
+Index("ix_runs_wall", runs.c.task, runs.c.ended_at - runs.c.started_at, runs.c.started_at)
+"""Per task, runs in order of wall time (`chorus stats`' median wall, by offset)."""
+
 seat_calls = Table(
     "seat_calls",
     metadata,
@@ -88,6 +100,8 @@ seat_calls = Table(
     Column("at", Double, nullable=False),
     Index(None, "run_id"),
     Index(None, "model", "at"),
+    Index(None, "at"),
+    Index("ix_seat_calls_latency", "status", "model", "latency_ms", "at"),
 )
 
 findings = Table(
@@ -205,3 +219,67 @@ agent_sessions = Table(
     Index(None, "used_at"),
     UniqueConstraint("workspace", "seat", "user", name="uq_agent_sessions_workspace"),
 )
+
+
+def _day(name: str) -> Column[int]:
+    return Column(name, Integer, primary_key=True, autoincrement=False)
+
+
+def _key(name: str, length: int) -> Column[str]:
+    return Column(name, String(length), primary_key=True)
+
+
+def _count(name: str) -> Column[int]:
+    return Column(name, BigInteger, nullable=False, default=0)
+
+
+def _sum(name: str) -> Column[float]:
+    return Column(name, Double, nullable=False, default=0.0)
+
+
+rollup_calls = Table(
+    "rollup_calls",
+    metadata,
+    _day("call_day"),
+    _day("run_day"),
+    _key("task", 32),
+    _key("seat", 128),
+    _key("model", 255),
+    *(_count(name) for name in ROLLUP_CALL_COUNTS),
+    _sum("cost_usd"),
+)
+"""Seat calls per UTC day of the call and of its run (`orchestration.memory.rollup`)."""
+
+rollup_findings = Table(
+    "rollup_findings",
+    metadata,
+    _day("run_day"),
+    _key("task", 32),
+    _key("seat", 128),
+    _key("call_model", 255),
+    _key("category", 32),
+    Column("votes", Integer, primary_key=True, autoincrement=False),
+    Column("panel_size", Integer, primary_key=True, autoincrement=False),
+    _count("items"),
+    _count("pairs"),
+    _sum("started_items"),
+    _sum("started_pairs"),
+)
+"""The seats merged findings name, per day of their run and the model of the seat's call in it."""
+
+rollup_verdicts = Table(
+    "rollup_verdicts",
+    metadata,
+    _day("verdict_day"),
+    _day("run_day"),
+    _key("task", 32),
+    _key("seat", 128),
+    _key("call_model", 255),
+    _key("category", 32),
+    *(Column(name, Integer, primary_key=True, autoincrement=False) for name in ROLLUP_FLAGS),
+    _count("items"),
+    _count("pairs"),
+    _sum("at_items"),
+    _sum("at_pairs"),
+)
+"""The same for judged findings, per day of the latest verdict and what the verdicts said."""

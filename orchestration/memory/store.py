@@ -18,7 +18,7 @@ from typing import Final
 from sqlalchemy import Connection, Engine, delete, select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
-from orchestration.memory import queries, records, schema
+from orchestration.memory import queries, records, rollup, schema
 from orchestration.memory.crypto import CodeCipher
 from orchestration.memory.engine import WRITE, create_store_engine, migrate, store_location
 from orchestration.memory.errors import StoreError, StoreRowError, describe
@@ -105,11 +105,12 @@ class Store:
     # -- writes -------------------------------------------------------------------------------------
 
     def write(self, records: Sequence[records.StoreWrite]) -> None:
-        """Write `records` (scrubbed first) in one transaction: all of them or none."""
+        """Write `records` (scrubbed first) in one transaction: all of them or none, the rollup
+        (`orchestration.memory.rollup`) kept in step in the same transaction."""
         if not records:
             return
         clean = [scrubbed(record, keep_code=self.config.keep_code) for record in records]
-        with self._transaction(write=True) as connection:
+        with self._transaction(write=True) as connection, rollup.maintained(connection, clean):
             self._rows.write_all(connection, clean)
 
     def begin_run(self, run: records.RunStart) -> str:
@@ -180,11 +181,13 @@ class Store:
         now = time.time() if now is None else now
         cutoff = now - DAY_S * (retention_days if retention_days is not None else self.config.retention_days)
         with self._transaction(write=True) as connection:
-            removed = [
-                connection.execute(delete(schema.runs).where(schema.runs.c.started_at < cutoff)).rowcount,
-                connection.execute(delete(schema.audit).where(schema.audit.c.at < cutoff)).rowcount,
-                connection.execute(delete(schema.feedback).where(schema.feedback.c.at < cutoff)).rowcount,
-            ]
+            with rollup.around(connection, rollup.pruned_runs(connection, cutoff)):
+                removed = [
+                    connection.execute(delete(schema.runs).where(schema.runs.c.started_at < cutoff)).rowcount,
+                    connection.execute(delete(schema.audit).where(schema.audit.c.at < cutoff)).rowcount,
+                    connection.execute(delete(schema.feedback).where(schema.feedback.c.at < cutoff)).rowcount,
+                ]
+            rollup.forget_runs_before(connection, cutoff)
             cache = schema.cache_entries
             expired = delete(cache).where(cache.c.created_at + cache.c.ttl_s < now)
             removed.append(connection.execute(expired).rowcount)
