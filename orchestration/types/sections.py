@@ -303,7 +303,9 @@ class FailoverConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     enabled: bool = Field(default=True, description="Bench seats that keep failing; false = always ask.")
-    window: int = Field(default=10, ge=1, description="The recent calls a seat's error rate is taken over.")
+    window: int = Field(
+        default=10, ge=1, le=256, description="The recent calls a seat's error rate is taken over."
+    )
     min_calls: int = Field(default=4, ge=1, description="Calls in the window before a seat may be benched.")
     error_rate: float = Field(
         default=0.5, gt=0, le=1, description="Share of errors and timeouts in the window that benches a seat."
