@@ -199,7 +199,7 @@ async def test_a_store_that_cannot_be_read_counts_votes(
     today = await todays_output(model_server, store_path)
     await build_history(model_server, memory, store_path)
     database = sqlite3.connect(store_path)  # The trust's verdicts can no longer be read.
-    database.execute("DROP TABLE feedback")
+    database.execute("DROP TABLE rollup_verdicts")
     database.commit()
     database.close()
     broken = StoreWriter(StoreConfig(path=store_path))
