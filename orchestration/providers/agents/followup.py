@@ -13,12 +13,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from orchestration.memory.recorder import audit_without_run
 from orchestration.memory.records import FindingRecord
-from orchestration.memory.store import Store
-from orchestration.memory.writer import StoreWriter
 from orchestration.privacy.gate import PrivacyGate
 from orchestration.providers.agents.scope import agent_scope
 from orchestration.providers.base import CallUsage
@@ -26,6 +24,10 @@ from orchestration.providers.chat import complete_chat
 from orchestration.types.config import ChorusConfig
 from orchestration.types.errors import InputError
 from orchestration.types.requests import Message, lsp_lines
+
+if TYPE_CHECKING:
+    from orchestration.memory.store import Store
+    from orchestration.memory.writer import StoreWriter
 
 CONTEXT_LINES: Final = 3
 MAX_QUESTION_CHARS: Final = 4000

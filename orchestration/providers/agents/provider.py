@@ -16,11 +16,10 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 import anyio
 
-from orchestration.memory import sessions
 from orchestration.memory.reads import read_soon
 from orchestration.memory.records import AuditRecord
 from orchestration.privacy.gate import register_secret, scrub_secrets
@@ -38,6 +37,10 @@ from orchestration.providers.base import ChatCall
 from orchestration.types.config import ModelConfig
 from orchestration.types.errors import ProviderError
 from orchestration.types.requests import Message
+
+if TYPE_CHECKING:
+    from orchestration.memory.sessions import AgentSession
+    from orchestration.memory.store import Store
 
 SESSION_READ_BUDGET_S: Final = 1.0
 NOTHING_SENT: Final = "nothing was sent"
@@ -210,9 +213,12 @@ def _failure(finished: Finished) -> str:
 
 
 async def _kept_session(scope: AgentScope, workspace: str, seat: str) -> str | None:
-    kept = await read_soon(
-        scope.memory, lambda store: sessions.find(store, workspace, seat), None, budget=SESSION_READ_BUDGET_S
-    )
+    def find(store: Store) -> AgentSession | None:
+        from orchestration.memory import sessions  # The SQL layer, in the reader thread.
+
+        return sessions.find(store, workspace, seat)
+
+    kept = await read_soon(scope.memory, find, None, budget=SESSION_READ_BUDGET_S)
     return kept.session_id if kept is not None else None
 
 
@@ -222,6 +228,8 @@ async def _keep_session(scope: AgentScope, workspace: str, seat: str, agent: str
         return
 
     def keep() -> None:
+        from orchestration.memory import sessions  # The SQL layer, in this worker thread.
+
         memory.read(
             lambda store: sessions.remember(store, workspace, seat, agent, session_id, run_id=scope.run_id),
             None,
@@ -235,9 +243,13 @@ async def _forget_session(scope: AgentScope, workspace: str, seat: str) -> None:
     memory = scope.memory
     if memory is None or not memory.config.enabled:
         return
-    await anyio.to_thread.run_sync(
-        lambda: memory.read(lambda store: sessions.forget(store, workspace, seat), 0)
-    )
+
+    def forget() -> int:
+        from orchestration.memory import sessions  # The SQL layer, in this worker thread.
+
+        return memory.read(lambda store: sessions.forget(store, workspace, seat), 0)
+
+    await anyio.to_thread.run_sync(forget)
 
 
 def _audit_copy(scope: AgentScope, seat_name: str, seat: ModelConfig, copy: CopiedWorkspace) -> None:
