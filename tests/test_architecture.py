@@ -200,3 +200,16 @@ def test_every_package_says_what_it_owns() -> None:
         str(path.relative_to(ROOT)) for path in packages if not ast.get_docstring(ast.parse(path.read_text()))
     ]
     assert len(packages) >= 12 and undocumented == []
+
+
+def test_starting_the_language_server_loads_neither_litellm_nor_the_stores_sql_layer() -> None:
+    """`initialize` is answered before either is needed: litellm loads after it, the store when opened."""
+    script = (
+        "import sys\nimport server.app\n"
+        "print(sorted(m for m in ('litellm', 'sqlalchemy', 'alembic', 'psycopg') if m in sys.modules))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT, timeout=120, check=False
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "[]"
