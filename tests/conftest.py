@@ -51,14 +51,48 @@ async def _close_litellm_clients() -> AsyncIterator[None]:
         await close_clients()
 
 
-@pytest.fixture(autouse=True)
-def _fresh_circuits() -> Iterator[None]:
-    """Each test starts with every circuit closed (the breaker's state lives in the process)."""
+def _default_circuits() -> None:
     from orchestration.providers.endpoints import CIRCUITS
+    from orchestration.types.config import FailoverConfig
 
     CIRCUITS.reset()
+    CIRCUITS.configure(FailoverConfig(), enabled=True)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_circuits() -> Iterator[None]:
+    """Each test starts with every circuit closed and the default settings (the breaker's state
+    lives in the process)."""
+    _default_circuits()
     yield
-    CIRCUITS.reset()
+    _default_circuits()
+
+
+class FakeClock:
+    """Monotonic seconds that move only when a test says so."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.fixture
+def clock() -> Iterator[FakeClock]:
+    """The process's circuits, emptied, with the default settings, on a fake clock (restored after)."""
+    from orchestration.providers.endpoints import CIRCUITS
+
+    fake = FakeClock()
+    original = CIRCUITS.clock
+    _default_circuits()
+    CIRCUITS.clock = fake
+    yield fake
+    CIRCUITS.clock = original
+    _default_circuits()
 
 
 @pytest.fixture(autouse=True)

@@ -10,7 +10,6 @@ no time; everything else (the reviews, the HTTP calls, the failures) is real.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import anyio
@@ -27,6 +26,7 @@ from orchestration.types.config import ChorusConfig, FailoverConfig
 from orchestration.types.errors import ProviderError
 from orchestration.types.requests import ReviewRequest, SourceDocument
 from orchestration.types.results import ModelStatus, ReviewResult
+from tests.conftest import FakeClock
 from tests.fake_models import FakeModelServer, Script, make_config
 
 CODE = (
@@ -47,32 +47,6 @@ ANSWER = json.dumps({"findings": [FINDING]})
 FLAPPING = [Script(status=500), Script(ANSWER)]
 MESSAGES = [{"role": "user", "content": "ping"}]
 LAST_500 = " (last: HTTP 500 from flaky: The server had an error while processing your request.)"
-
-
-class FakeClock:
-    """Monotonic seconds that move only when a test says so."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
-
-
-@pytest.fixture
-def clock() -> Iterator[FakeClock]:
-    """The process's circuits, emptied and on a fake clock for the test (restored after)."""
-    fake = FakeClock()
-    original = CIRCUITS.clock
-    CIRCUITS.reset()
-    CIRCUITS.clock = fake
-    yield fake
-    CIRCUITS.clock = original
-    CIRCUITS.reset()
-    CIRCUITS.configure(FailoverConfig(), enabled=True)
 
 
 def request() -> ReviewRequest:

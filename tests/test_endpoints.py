@@ -20,36 +20,10 @@ from orchestration.providers.chat import complete_chat
 from orchestration.providers.endpoints import CIRCUITS, endpoint_key, seat_key
 from orchestration.types.config import FailoverConfig, ModelConfig
 from orchestration.types.errors import ProviderError
+from tests.conftest import FakeClock
 from tests.fake_models import FakeModelServer
 
 MESSAGES = [{"role": "user", "content": "review: def f(): pass"}]
-
-
-class FakeClock:
-    """Monotonic seconds that move only when a test says so."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
-
-
-@pytest.fixture
-def clock() -> Iterator[FakeClock]:
-    """The process's circuits, emptied, with the default settings, on a fake clock (restored after)."""
-    fake = FakeClock()
-    original = CIRCUITS.clock
-    CIRCUITS.reset()
-    CIRCUITS.configure(FailoverConfig(), enabled=True)
-    CIRCUITS.clock = fake
-    yield fake
-    CIRCUITS.clock = original
-    CIRCUITS.reset()
-    CIRCUITS.configure(FailoverConfig(), enabled=True)
 
 
 @pytest.fixture
