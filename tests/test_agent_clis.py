@@ -24,7 +24,6 @@ import pytest
 
 from orchestration.pipelines.review import review_selection
 from orchestration.privacy.gate import OPEN_GATE
-from orchestration.providers.agents.registration import register_agents
 from orchestration.providers.agents.scope import agent_scope
 from orchestration.providers.chat import complete_chat
 from orchestration.types.config import ChorusConfig, ModelConfig, PolicyConfig
@@ -110,7 +109,6 @@ def proxy(backend: FakeModelServer, tmp_path_factory: pytest.TempPathFactory) ->
 @pytest.fixture
 def agent_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """The CLIs on PATH, the proxy's key in a variable, and a HOME of this test's own."""
-    register_agents()
     home = tmp_path / "home"
     (home / ".gemini").mkdir(parents=True)
     (home / ".gemini" / "settings.json").write_text(

@@ -26,7 +26,6 @@ from orchestration.pipelines.review import review_selection
 from orchestration.privacy import trust
 from orchestration.privacy.gate import OPEN_GATE, PrivacyGate
 from orchestration.providers.agents.profiles import PROFILES
-from orchestration.providers.agents.registration import register_agents
 from orchestration.providers.agents.sandbox import copies_root
 from orchestration.providers.agents.scope import agent_scope
 from orchestration.providers.base import CallUsage
@@ -49,11 +48,6 @@ ANSWER = json.dumps({"findings": [OFF_BY_ONE]})
 FOREIGN = {"OPENAI_API_KEY": "sk-foreign-0123456789abcdef", "AWS_SECRET_ACCESS_KEY": "aws-foreign-secret-xyz"}
 AGENT_KEY = "sk-ant-agent-own-key-0123456789"
 PING = [{"role": "user", "content": "Reply with the single word OK."}]
-
-
-@pytest.fixture(autouse=True)
-def _registered() -> None:
-    register_agents()
 
 
 @pytest.fixture

@@ -25,7 +25,6 @@ from orchestration.memory.writer import StoreWriter
 from orchestration.pipelines.review import review_selection
 from orchestration.privacy import trust
 from orchestration.privacy.gate import OPEN_GATE
-from orchestration.providers.agents.registration import register_agents
 from orchestration.providers.agents.scope import agent_scope
 from orchestration.providers.chat import complete_chat
 from orchestration.types.config import ChorusConfig, ModelConfig, PolicyConfig
@@ -46,11 +45,6 @@ FINDING = {
     "message": "Off-by-one: range(len(amounts) + 1) reads past the end and raises IndexError.",
 }
 PING = [{"role": "user", "content": "Reply with the single word OK."}]
-
-
-@pytest.fixture(autouse=True)
-def _registered() -> None:
-    register_agents()
 
 
 @pytest.fixture

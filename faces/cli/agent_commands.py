@@ -26,7 +26,6 @@ from orchestration.memory import opening, sessions
 from orchestration.memory.errors import StoreError
 from orchestration.memory.store import Store
 from orchestration.providers.agents.followup import ask_about_finding, finding_context
-from orchestration.providers.agents.registration import register_agents
 from orchestration.providers.base import CallUsage
 from orchestration.providers.chat import close_clients
 from orchestration.types.config import ChorusConfig
@@ -59,7 +58,6 @@ def _config(args: argparse.Namespace, err: Console) -> tuple[ChorusConfig, Path]
 
 async def run_agent_command(args: argparse.Namespace, out: Console, err: Console) -> int:
     """Carry out `ask` or `sessions`; returns the exit code."""
-    register_agents()
     config, workspace = _config(args, err)
     if args.command == "sessions":
         return await anyio.to_thread.run_sync(run_sessions, args, out, err, config)

@@ -17,7 +17,6 @@ from faces.cli.terminal import say, shown
 from orchestration.memory.recorder import audit_without_run
 from orchestration.memory.writer import StoreWriter
 from orchestration.privacy.gate import PrivacyGate
-from orchestration.providers.agents.registration import register_agents
 from orchestration.providers.agents.status import agent_status
 from orchestration.providers.chat import complete_chat, ensure_litellm
 from orchestration.types.config import ChorusConfig, ModelConfig
@@ -72,7 +71,6 @@ async def check_model(name: str, config: ChorusConfig, gate: PrivacyGate) -> Mod
 async def check_models(config: ChorusConfig, memory: StoreWriter | None = None) -> list[ModelStatus]:
     """Check every configured seat at once, in config order; with `memory`, each call is in its audit."""
     await ensure_litellm()
-    register_agents()
     results: dict[str, ModelStatus] = {}
     gate = PrivacyGate.without_file(config.policy)
     if memory is not None:

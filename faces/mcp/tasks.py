@@ -35,7 +35,6 @@ from orchestration.pipelines.explain import explain_diagnostics
 from orchestration.pipelines.implement import implement_stub
 from orchestration.pipelines.review import review_selection
 from orchestration.providers.agents.followup import ask_about_finding, finding_context
-from orchestration.providers.agents.registration import register_agents
 from orchestration.providers.agents.scope import agent_scope
 from orchestration.types.requests import ExplainRequest, ImplementRequest, ReviewRequest, SourceDocument
 from orchestration.types.results import (
@@ -95,7 +94,6 @@ async def run_pipeline(prepared: Prepared, report: Progress, warnings: list[str]
     memory = await anyio.to_thread.run_sync(open_memory, config, warnings.append)
     on_event = seat_progress(report)
     request = prepared.request
-    register_agents()
     try:
         with agent_scope(workspace, config.policy, memory=memory):
             if isinstance(request, ReviewRequest):
@@ -191,7 +189,6 @@ async def run_ask(options: ServeOptions, seat: str, finding_id: str, question: s
     memory = await anyio.to_thread.run_sync(open_memory, config, warnings.append)
     if memory is None:
         raise ToolRefusal("the store is turned off or cannot be opened: there is no finding to ask about")
-    register_agents()
     try:
         context = await anyio.to_thread.run_sync(
             lambda: memory.read(lambda store: finding_context(store, finding_id, workspace), None)

@@ -31,7 +31,6 @@ from pygls.exceptions import JsonRpcException
 from orchestration.code.stubs import find_stub
 from orchestration.machine_form import JSONObject
 from orchestration.providers.agents.followup import FindingContext, ask_about_finding, finding_context
-from orchestration.providers.agents.registration import register_agents
 from orchestration.types.errors import ChorusError
 from server.commands import Argument, check_arguments, one_line
 from server.convert import short, strip_agreement, structure, unstructure
@@ -201,7 +200,6 @@ def ask_actions(ls: ChorusLanguageServer, uri: str, diagnostic: types.Diagnostic
 async def ask_command(ls: ChorusLanguageServer, *arguments: Any) -> dict[str, str | None]:
     """`chorus.askAboutFinding [findingId, uri, seat, question?]`: the seat's answer, also shown."""
     finding_id, uri, seat, question = check_arguments(ASK_COMMAND, arguments, ASK_ARGUMENTS)
-    register_agents()
     workspace = workspace_for(ls, uri)
     try:
         config = ls.settings.require_config()
