@@ -56,6 +56,7 @@ from orchestration.panel.seats import EventHandler, PanelRound, PanelRun, run_pa
 from orchestration.panel.selection import SelectionContext, select_seats
 from orchestration.privacy.gate import PrivacyGate
 from orchestration.providers.agents.scope import agent_scope
+from orchestration.providers.gateway import current_gateway, gateway_scope
 from orchestration.types.config import ChorusConfig, ModelConfig, Task
 from orchestration.types.errors import ChorusError
 from orchestration.types.requests import Message, SourceDocument
@@ -120,10 +121,13 @@ async def seats_asked_alike(
 
 
 def noticed(result: ResultT, opened: OpenedRequest) -> ResultT:
-    """`result` with seat selection's notice (a budget nearly spent, a benched seat) before its own."""
-    if opened.notice is None:
+    """`result` with seat selection's notice (a budget nearly spent, a benched seat) before its own,
+    and the gateway's after it (cloud seats called directly because it was unreachable)."""
+    gateway = current_gateway()
+    gateway_notice = gateway.notice() if gateway is not None else None
+    if opened.notice is None and gateway_notice is None:
         return result
-    notice = " ".join(note for note in (opened.notice, result.notice) if note)
+    notice = " ".join(note for note in (opened.notice, result.notice, gateway_notice) if note)
     return cast(ResultT, result.model_copy(update={"notice": notice}))
 
 
@@ -160,7 +164,11 @@ class Pipeline(ABC, Generic[RequestT, AnswerT, ResultT]):
 
         With `memory`, the run is recorded and its seats' answers may come from the cache.
         """
-        with agent_scope(workspace, config.policy, memory=memory):  # What agent seats may read.
+        user = config.store.resolved_user()
+        with (
+            agent_scope(workspace, config.policy, memory=memory),  # What agent seats may read.
+            gateway_scope(config.gateway, user=user, task=cls.task),  # Cloud seats' proxy, if any.
+        ):
             return await cls(request, config, workspace, memory).run(on_event)
 
     def check(self) -> None:
@@ -234,6 +242,9 @@ class Pipeline(ABC, Generic[RequestT, AnswerT, ResultT]):
         self.check()
         gate, document = await open_request(self.request.document, self.config, self.workspace)
         self.recorder = await self.begin_recording()  # Past the gate: an excluded file is never recorded.
+        gateway = current_gateway()
+        if gateway is not None and self.recorder is not None:
+            gateway.run_id = self.recorder.run_id  # The proxy's spend logs name the run.
         if self.recorder is not None:
             gate = replace(gate, audit=self.recorder.audit)
         started_at += await litellm_ready()  # Before selection: a budget's cost estimate may need it.

@@ -9,6 +9,7 @@ matter); when the settings change, the workspace is untrusted again until truste
 An untrusted workspace config may still choose panels, thresholds, model ids and instructions;
 `strip_untrusted` removes every key that could send a key or code elsewhere or run a program
 (`api_base`, `api_key_env`, `validate_command`, any other `*command*` key, model ids that are URLs,
+`[gateway]` `url`, `key_env`, `enabled` and `fallback`,
 and a seat's `agent` with its `prompt` / `output`: an agent seat runs a program), a seat left with no
 model of its own is dropped along with its mentions in the panels,
 or move the memory (`store.path`, `store.url`: where runs, findings and cached answers are written,
@@ -41,6 +42,9 @@ UNTRUSTED_AGENT_KEYS = ("agent", "prompt", "output")
 AGENT_MODEL_PREFIX = "agent/"
 UNTRUSTED_STORE_KEYS = ("path", "url", "user")
 """`[store]` keys an untrusted workspace config may not set: where the memory is written, and as whom."""
+UNTRUSTED_GATEWAY_KEYS = ("url", "key_env", "enabled", "fallback")
+"""`[gateway]` keys an untrusted workspace config may not set: where every cloud call goes, with which
+key, and whether (or how) the team's gateway is bypassed."""
 ADDITIVE_POLICY_KEYS = ("exclude", "local_only")
 """Policy lists an untrusted workspace config may only add to."""
 
@@ -217,6 +221,10 @@ def strip_untrusted(
     if isinstance(store, Mapping):
         clean["store"] = {key: value for key, value in store.items() if key not in UNTRUSTED_STORE_KEYS}
         ignored.extend(f"store.{key}" for key in store if key in UNTRUSTED_STORE_KEYS)
+    gateway = raw.get("gateway")
+    if isinstance(gateway, Mapping):
+        clean["gateway"] = {key: value for key, value in gateway.items() if key not in UNTRUSTED_GATEWAY_KEYS}
+        ignored.extend(f"gateway.{key}" for key in gateway if key in UNTRUSTED_GATEWAY_KEYS)
     return clean, ignored
 
 

@@ -17,6 +17,11 @@ failing; every attempt's feeds its endpoint's. A seat with several `api_base` en
 attempt sent to the one with the fewest calls in flight, passing over one whose circuit is open
 (`orchestration.providers.endpoints`). A seat's `reasoning_effort` goes to litellm as is.
 
+Under a `gateway_scope` (`orchestration.providers.gateway`) with an active `[gateway]`, a cloud seat
+is sent to the team's LiteLLM proxy instead, as `openai/<seat model id>` with the virtual key and
+`user` / `metadata` tags in the body; when the proxy cannot be connected to, the gateway's
+`fallback` decides (the seat's own route, or a `ProviderError` naming the fallback).
+
 litellm itself is loaded by `orchestration.providers.loading`; its helpers (`ensure_litellm`,
 `close_clients`, …) are importable from here too, for the faces.
 """
@@ -37,6 +42,12 @@ from orchestration.providers.agents.provider import AgentProvider
 from orchestration.providers.base import CallUsage, ChatCall, ProviderRegistry
 from orchestration.providers.endpoints import CIRCUITS, EndpointLease, seat_key
 from orchestration.providers.failures import describe_failure, log_unexpected, nothing_sent, retry_wait
+from orchestration.providers.gateway import (
+    GatewayScope,
+    current_gateway,
+    goes_through_gateway,
+    unreachable_notice,
+)
 from orchestration.providers.loading import close_clients, ensure_litellm, litellm_loaded, loaded_litellm
 from orchestration.providers.usage import default_endpoint, record_usage
 from orchestration.types.config import LOCAL_PREFIX, ModelConfig
@@ -47,6 +58,7 @@ from orchestration.types.sections import AGENT_PREFIX
 __all__ = [
     "PROVIDERS",
     "EmbeddedProvider",
+    "GatewayUnreachable",
     "LitellmProvider",
     "Route",
     "close_clients",
@@ -72,6 +84,8 @@ class Route:
     model: str
     endpoints: tuple[str, ...]
     api_key: str | None
+    gateway: bool = False
+    """The team's gateway (`providers.gateway`): failing to connect raises `GatewayUnreachable`."""
 
     @property
     def api_base(self) -> str | None:
@@ -135,7 +149,21 @@ class LitellmProvider:
         """
         seat = call.seat
         await ensure_litellm()
-        route = await self.route(call.seat_name, seat)
+        scope = current_gateway()
+        if scope is not None and goes_through_gateway(seat):
+            try:
+                return await self._ask(call, _gateway_route(scope, call.seat_name, seat), scope)
+            except GatewayUnreachable:
+                scope.mark_unreachable(call.seat_name)
+                if scope.config.fallback != "direct":
+                    raise ProviderError(
+                        f"{call.seat_name}: {unreachable_notice(scope.config, [call.seat_name])}"
+                    ) from None
+        return await self._ask(call, await self.route(call.seat_name, seat), None)
+
+    async def _ask(self, call: ChatCall, route: Route, scope: GatewayScope | None) -> str:
+        """The seat's answer over `route`; through the gateway (`scope`), tagged with who asks for what."""
+        seat = call.seat
         call.usage.endpoint = route.api_base or default_endpoint(route.model)
         request: dict[str, Any] = {
             "model": route.model,
@@ -149,7 +177,10 @@ class LitellmProvider:
             request["api_key"] = route.api_key
         if seat.reasoning_effort is not None:
             request["reasoning_effort"] = seat.reasoning_effort
-        response_format = _response_format(route.model, call.json_schema)
+        if scope is not None:
+            # In the body as is (litellm drops a bare `user`): the proxy's spend logs attribute by both.
+            request["extra_body"] = {"user": scope.user, "metadata": scope.metadata(call.seat_name)}
+        response_format = _response_format(seat.model if route.gateway else route.model, call.json_schema)
         if response_format is not None:
             request["response_format"] = response_format
         response = await self._send(call, route, request)
@@ -202,6 +233,8 @@ class LitellmProvider:
                 else:
                     _record(lease, failed=False)
                     return response
+            if route.gateway and nothing_sent(error):
+                raise GatewayUnreachable(f"{seat_name}: the gateway {endpoint} cannot be connected to")
             failure = describe_failure(seat_name, seat, route.model, endpoint, error)
             if endpoint is not None:
                 failed_at.add(endpoint)
@@ -217,6 +250,25 @@ class LitellmProvider:
                 ) from None
             attempt += 1
             await anyio.sleep(wait)
+
+
+class GatewayUnreachable(ProviderError):
+    """The gateway could not be connected to (nothing was sent): the seat's fallback decides."""
+
+
+def _gateway_route(scope: GatewayScope, seat_name: str, seat: ModelConfig) -> Route:
+    """The seat's call through the gateway: `openai/<seat model id>` at the proxy, with the virtual key."""
+    gateway = scope.config
+    key = NO_KEY_NEEDED
+    if gateway.key_env:
+        key = os.environ.get(gateway.key_env, "").strip()
+        if not key:
+            raise ProviderError(
+                f"{gateway.key_env} is not set (the gateway's virtual key, needed by seat '{seat_name}'); "
+                "set it in the editor's environment"
+            )
+        register_secret(key)
+    return Route(f"openai/{seat.model}", (gateway.api_base,), key, gateway=True)
 
 
 def _record(lease: EndpointLease | None, *, failed: bool) -> None:

@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from orchestration.learning.settings import BudgetConfig, LearningConfig
 from orchestration.memory.settings import CacheConfig, StoreConfig
 from orchestration.privacy import trust
+from orchestration.providers.gateway import GatewayConfig
 from orchestration.types.sections import (
     AUTO,
     DEFAULT_EXCLUDE,
@@ -90,6 +91,10 @@ class ChorusConfig(BaseModel):
     failover: FailoverConfig = Field(
         default_factory=FailoverConfig,
         description="The circuit breaker that benches a seat whose recent calls keep failing.",
+    )
+    gateway: GatewayConfig = Field(
+        default_factory=GatewayConfig,
+        description="A LiteLLM proxy every cloud seat goes through, with a virtual key (for teams).",
     )
 
     @model_validator(mode="after")
