@@ -90,13 +90,13 @@ def mixed_trust(trust: LabelTrust, mix: Mapping[str, float]) -> float:
 
 
 def expected_cost(seat: ModelConfig, calls: CallStats) -> float | None:
-    """USD one call is expected to cost: recent mean tokens × the seat's prices, else its recorded cost."""
-    priced = seat.input_cost_per_mtok is not None or seat.output_cost_per_mtok is not None
-    if priced and (calls.tokens_in is not None or calls.tokens_out is not None):
-        return (
-            (calls.tokens_in or 0.0) * (seat.input_cost_per_mtok or 0.0)
-            + (calls.tokens_out or 0.0) * (seat.output_cost_per_mtok or 0.0)
-        ) / 1e6
+    """USD one call is expected to cost: recent mean tokens × the seat's price (its own, else litellm's
+    map: `providers.usage.seat_price`, as budgets price it), else its recorded cost."""
+    from orchestration.providers.usage import seat_price
+
+    price = seat_price(seat)
+    if price is not None and (calls.tokens_in is not None or calls.tokens_out is not None):
+        return price.cost(calls.tokens_in or 0.0, calls.tokens_out or 0.0)
     return calls.cost_usd
 
 

@@ -93,17 +93,19 @@ class Route:
         return self.endpoints[0] if self.endpoints else None
 
 
+def _env_key(variable: str, whose: str) -> str:
+    """The key in environment variable `variable`, registered as a secret; `ProviderError` when unset."""
+    value = os.environ.get(variable, "").strip()
+    if not value:
+        raise ProviderError(f"{variable} is not set ({whose}); set it in the editor's environment")
+    register_secret(value)
+    return value
+
+
 def _api_key(seat_name: str, seat: ModelConfig) -> str | None:
     """The key to send, a placeholder for keyless local servers, or None to let litellm find its own."""
     if seat.api_key_env:
-        value = os.environ.get(seat.api_key_env, "").strip()
-        if not value:
-            raise ProviderError(
-                f"{seat.api_key_env} is not set (seat '{seat_name}' reads its API key from it); "
-                "set it in the editor's environment"
-            )
-        register_secret(value)
-        return value
+        return _env_key(seat.api_key_env, f"seat '{seat_name}' reads its API key from it")
     if seat.api_base is not None:
         return NO_KEY_NEEDED
     try:
@@ -164,7 +166,6 @@ class LitellmProvider:
     async def _ask(self, call: ChatCall, route: Route, scope: GatewayScope | None) -> str:
         """The seat's answer over `route`; through the gateway (`scope`), tagged with who asks for what."""
         seat = call.seat
-        call.usage.endpoint = route.api_base or default_endpoint(route.model)
         request: dict[str, Any] = {
             "model": route.model,
             "messages": call.messages,
@@ -261,13 +262,7 @@ def _gateway_route(scope: GatewayScope, seat_name: str, seat: ModelConfig) -> Ro
     gateway = scope.config
     key = NO_KEY_NEEDED
     if gateway.key_env:
-        key = os.environ.get(gateway.key_env, "").strip()
-        if not key:
-            raise ProviderError(
-                f"{gateway.key_env} is not set (the gateway's virtual key, needed by seat '{seat_name}'); "
-                "set it in the editor's environment"
-            )
-        register_secret(key)
+        key = _env_key(gateway.key_env, f"the gateway's virtual key, needed by seat '{seat_name}'")
     return Route(f"openai/{seat.model}", (gateway.api_base,), key, gateway=True)
 
 
