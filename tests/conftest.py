@@ -18,7 +18,7 @@ if str(REPO_ROOT) not in sys.path:
 
 from orchestration.memory.settings import StoreConfig  # noqa: E402
 from orchestration.memory.writer import StoreWriter  # noqa: E402
-from tests.fake_models import FakeModelServer  # noqa: E402
+from tests.fake_models import FakeModelServer, outward_address  # noqa: E402
 from tests.lsp_client import CLIENT_PROFILES, ChorusLauncher  # noqa: E402
 
 
@@ -26,6 +26,16 @@ from tests.lsp_client import CLIENT_PROFILES, ChorusLauncher  # noqa: E402
 def model_server() -> Iterator[FakeModelServer]:
     """A started fake OpenAI-compatible server; script models on it with `model_server.script(...)`."""
     with FakeModelServer() as server:
+        yield server
+
+
+@pytest.fixture
+def remote_server() -> Iterator[FakeModelServer]:
+    """A fake model server on a non-loopback address: to the privacy gate, a remote (cloud) model."""
+    address = outward_address()
+    if address is None:
+        pytest.skip("this machine has no non-loopback address")
+    with FakeModelServer(host=address) as server:
         yield server
 
 

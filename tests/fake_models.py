@@ -330,6 +330,18 @@ class FakeModelServer:
 
 
 # -- configuration helpers shared by every test ------------------------------------------------
+def outward_address() -> str | None:
+    """This machine's address on its network (not loopback), or None when it has none: a fake server
+    bound there is, to the privacy gate, a remote (cloud) model."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.connect(("192.0.2.1", 9))  # No packet is sent: this only picks the outgoing interface.
+            address = str(probe.getsockname()[0])
+        except OSError:
+            return None
+    return None if address.startswith("127.") or address == "0.0.0.0" else address
+
+
 def seat_config(server: FakeModelServer, name: str, **overrides: Any) -> ModelConfig:
     """A seat reaching `name` on the fake server: model `openai/<name>`, `api_base` the server's."""
     fields: dict[str, Any] = {"model": f"openai/{name}", "api_base": server.base_url, "timeout": 10.0}

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -43,7 +42,7 @@ from orchestration.types.config import ChorusConfig, ModelConfig, load_config
 from orchestration.types.errors import ProviderError
 from orchestration.types.requests import ReviewRequest, SourceDocument
 from tests import litellm_proxy
-from tests.fake_models import FakeModelServer
+from tests.fake_models import FakeModelServer, outward_address
 from tests.litellm_proxy import LiteLLMProxy, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -56,17 +55,6 @@ needs_proxy = pytest.mark.skipif(
     not litellm_proxy.available(),
     reason="needs a real LiteLLM proxy: set CHORUS_LITELLM to its litellm executable (.ci/agents.sh does)",
 )
-
-
-def outward_address() -> str | None:
-    """This machine's non-loopback address (a cloud seat's 'direct' endpoint in these tests), or None."""
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-        try:
-            probe.connect(("192.0.2.1", 9))  # No packet is sent: this only picks the outgoing interface.
-            address = str(probe.getsockname()[0])
-        except OSError:
-            return None
-    return None if address.startswith("127.") or address == "0.0.0.0" else address
 
 
 ADDRESS = outward_address()

@@ -11,9 +11,7 @@ script answers 201 with a completion body carrying `__headers__`.
 from __future__ import annotations
 
 import json
-import socket
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -52,25 +50,10 @@ def answer(*items: dict[str, Any]) -> str:
     return json.dumps({"findings": list(items)})
 
 
-def outward_address() -> str | None:
-    """This machine's address on its network (not loopback), or None when it has none."""
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-        try:
-            probe.connect(("192.0.2.1", 9))  # No packet is sent: this only picks a route.
-            address = str(probe.getsockname()[0])
-        except OSError:
-            return None
-    return None if address.startswith("127.") else address
-
-
 @pytest.fixture
-def cloud() -> Iterator[FakeModelServer]:
-    """A fake model server on a non-loopback address: to the privacy gate, a cloud model."""
-    address = outward_address()
-    if address is None:
-        pytest.skip("this machine has no non-loopback address")
-    with FakeModelServer(host=address) as server:
-        yield server
+def cloud(remote_server: FakeModelServer) -> FakeModelServer:
+    """The fake cloud model server (`remote_server`: a non-loopback address)."""
+    return remote_server
 
 
 def proxy_priced(text: str, cost: float, tokens_in: int = 900, tokens_out: int = 40) -> Script:

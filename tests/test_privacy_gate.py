@@ -8,8 +8,6 @@ diagnostic messages sent to `explain` are redacted like the code.
 from __future__ import annotations
 
 import json
-import socket
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -125,27 +123,6 @@ def test_loopback_hosts_are_local(url: str) -> None:
 
 
 # -- a remote arbiter and a local-only file --------------------------------------------------------
-
-
-def outward_address() -> str | None:
-    """This machine's address on its network (not loopback), or None when it has none."""
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-        try:
-            probe.connect(("192.0.2.1", 9))  # No packet is sent: this only picks a route.
-            address = str(probe.getsockname()[0])
-        except OSError:
-            return None
-    return None if address.startswith("127.") else address
-
-
-@pytest.fixture
-def remote_server() -> Iterator[FakeModelServer]:
-    """A fake model server on a non-loopback address: to the privacy gate, a remote model."""
-    address = outward_address()
-    if address is None:
-        pytest.skip("this machine has no non-loopback address")
-    with FakeModelServer(host=address) as server:
-        yield server
 
 
 FINDING = {

@@ -7,7 +7,6 @@ own (`XDG_DATA_HOME`), so the ledger starts empty.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -24,20 +23,16 @@ from tests.lsp_client import (
     selection_params,
     wait_until,
 )
-from tests.test_learning_budget import outward_address, proxy_priced
+from tests.test_learning_budget import proxy_priced
 
 SOURCE = "def total(prices):\n    return sum(prices) + 1\n"
 OFF_BY_ONE = review_answer(finding(2, "Off by one: the total is one too high"))
 
 
 @pytest.fixture
-def cloud() -> Iterator[FakeModelServer]:
-    """A fake model server on a non-loopback address: to the privacy gate, a cloud model."""
-    address = outward_address()
-    if address is None:
-        pytest.skip("this machine has no non-loopback address")
-    with FakeModelServer(host=address) as server:
-        yield server
+def cloud(remote_server: FakeModelServer) -> FakeModelServer:
+    """The fake cloud model server (`remote_server`: a non-loopback address)."""
+    return remote_server
 
 
 def budgeted(statuses: list[dict[str, Any]]) -> list[dict[str, Any]]:
